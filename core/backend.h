@@ -1,0 +1,68 @@
+// Backend: one device that computes cosine similarities (the CPU, or one GPU).
+//
+// The executor hands a backend one chunk at a time: all queries against a contiguous range of target rows.
+// Error contract (the executor's recovery depends on it):
+// - absl::StatusCode::kResourceExhausted: the device ran out of memory for this chunk. Nothing else is wrong;
+//   the executor retries the chunk smaller.
+// - absl::StatusCode::kUnavailable: the device is unusable (sticky CUDA error, device lost). The backend reports
+//   Available() == false from then on.
+// - any other code: this chunk failed; the device may still work.
+// On success the backend returns how many result values it wrote, which the executor checks against what the
+// chunk must produce, so that a short result is never taken for a full one.
+//
+// Thread safety: implementations must allow concurrent Cosine calls from several threads.
+#ifndef SIMILE_CORE_BACKEND_H_
+#define SIMILE_CORE_BACKEND_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "core/backend_kind.h"
+#include "core/matrix_view.h"
+
+namespace simile {
+
+// Where one chunk's results go. Exactly one layout is used, chosen by the chunk's top_k.
+struct ChunkOutput {
+  // top_k == 0: score of query q against the chunk's target t at scores[q * ld + t].
+  float* scores = nullptr;
+  size_t ld = 0;
+  // top_k > 0: k_eff = min(top_k, chunk rows) candidates per query, best first, at [q * k_eff + i]; indices
+  // are global target rows (the chunk's first row is `target_offset`).
+  uint32_t* top_indices = nullptr;
+  float* top_scores = nullptr;
+};
+
+struct ChunkArgs {
+  MatrixView queries;
+  MatrixView targets;  // The chunk's rows only.
+  uint32_t target_offset = 0;
+  uint32_t top_k = 0;
+  ChunkOutput out;
+
+  // The number of result values a successful call must report.
+  [[nodiscard]] uint64_t ExpectedResults() const {
+    const uint64_t per_query = top_k == 0 ? targets.rows : (top_k < targets.rows ? top_k : targets.rows);
+    return static_cast<uint64_t>(queries.rows) * per_query;
+  }
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  [[nodiscard]] virtual BackendKind kind() const = 0;
+  // A short human-readable name, e.g. "cpu" or "gpu0 (NVIDIA H100 80GB HBM3)".
+  [[nodiscard]] virtual std::string description() const = 0;
+  // False when the device cannot run work (absent, no driver, or marked unusable after a fatal error).
+  [[nodiscard]] virtual bool Available() const = 0;
+
+  // Computes one chunk (see the error contract above). Returns the number of result values written.
+  [[nodiscard]] virtual absl::StatusOr<uint64_t> Cosine(const ChunkArgs& args) = 0;
+};
+
+}  // namespace simile
+
+#endif  // SIMILE_CORE_BACKEND_H_

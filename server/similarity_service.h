@@ -1,0 +1,35 @@
+// SimilarityService: the gRPC front of simile.v1.Similarity. It adapts wire messages to core/ and back and
+// nothing more: the handler decodes nothing and computes nothing on gRPC's threads; it queues the request on
+// the service's ThreadPool and returns, and the worker finishes the RPC.
+//
+// Thread safety: gRPC calls the handler concurrently; all state is immutable after construction or owned by the
+// collaborators, which are thread-safe.
+#ifndef SIMILE_SERVER_SIMILARITY_SERVICE_H_
+#define SIMILE_SERVER_SIMILARITY_SERVICE_H_
+
+#include "core/clock.h"
+#include "core/executor.h"
+#include "core/thread_pool.h"
+#include "simile/v1/similarity.grpc.pb.h"
+
+namespace simile::server {
+
+class SimilarityService final : public v1::Similarity::CallbackService {
+ public:
+  // None of the arguments is owned; all must outlive the service.
+  SimilarityService(const Executor* executor, ThreadPool* pool, const Clock* clock)
+      : executor_(executor), pool_(pool), clock_(clock) {}
+
+  grpc::ServerUnaryReactor* Cosine(grpc::CallbackServerContext* context,
+                                   const v1::CosineRequest* request,
+                                   v1::CosineResponse* response) override;
+
+ private:
+  const Executor* const executor_;
+  ThreadPool* const pool_;
+  const Clock* const clock_;
+};
+
+}  // namespace simile::server
+
+#endif  // SIMILE_SERVER_SIMILARITY_SERVICE_H_

@@ -1,0 +1,81 @@
+// SimileServer: builds and owns everything a running simile process serves with (thread pool, backends,
+// executor, gRPC server with health checking and reflection) and runs its lifecycle: start, configuration
+// reload, graceful shutdown.
+//
+// main.cc parses flags into ServerOptions and calls Start(); tests call Start() in-process on port 0.
+//
+// Thread safety: ReloadConfig, health changes and Shutdown may be called from any thread; Shutdown is
+// idempotent.
+#ifndef SIMILE_SERVER_SIMILE_SERVER_H_
+#define SIMILE_SERVER_SIMILE_SERVER_H_
+
+#include <memory>
+#include <string>
+
+#include <grpcpp/server.h>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "core/config_store.h"
+#include "core/cpu_backend.h"
+#include "core/executor.h"
+#include "core/thread_pool.h"
+#include "server/similarity_service.h"
+
+namespace simile::server {
+
+struct ServerOptions {
+  // Address the gRPC server listens on; port 0 picks a free port (read it back with grpc_port()).
+  std::string grpc_address = "0.0.0.0:50051";
+  // Worker threads for request execution and kernels; 0 means one per hardware thread.
+  int worker_threads = 0;
+  // Largest request accepted, in bytes; larger ones get gRPC's own RESOURCE_EXHAUSTED.
+  int max_receive_message_bytes = 64 * 1024 * 1024;
+  // On shutdown, how long in-flight requests may take to finish before they are cancelled.
+  absl::Duration shutdown_grace = absl::Seconds(10);
+  // Configuration file (protobuf text format); empty means defaults. Re-read by ReloadConfig().
+  std::string config_path;
+};
+
+class SimileServer {
+ public:
+  // Loads the configuration, probes for GPUs, starts serving. Errors: the configuration's error,
+  // or Unavailable when the address cannot be bound.
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<SimileServer>> Start(const ServerOptions& options);
+
+  ~SimileServer();
+  SimileServer(const SimileServer&) = delete;
+  SimileServer& operator=(const SimileServer&) = delete;
+
+  [[nodiscard]] int grpc_port() const { return grpc_port_; }
+
+  // Re-reads the configuration file. An invalid file is rejected (the error is returned and logged) and the
+  // configuration in force is kept.
+  absl::Status ReloadConfig();
+
+  // Health goes NOT_SERVING, new RPCs are refused, in-flight RPCs get until the grace period ends to finish
+  // (then they are cancelled), and the worker pool drains. Blocks until all of that is done.
+  void Shutdown();
+
+  [[nodiscard]] const ConfigStore& config() const { return *config_; }
+
+ private:
+  SimileServer(const ServerOptions& options, ServingConfig initial);
+
+  const ServerOptions options_;
+  std::unique_ptr<ConfigStore> config_;
+  std::unique_ptr<ThreadPool> pool_;
+  std::unique_ptr<CpuBackend> cpu_;
+  std::unique_ptr<Executor> executor_;
+  std::unique_ptr<SimilarityService> service_;
+  std::unique_ptr<grpc::Server> server_;
+  int grpc_port_ = 0;
+
+  absl::Mutex shutdown_mu_;
+  bool shut_down_ ABSL_GUARDED_BY(shutdown_mu_) = false;
+};
+
+}  // namespace simile::server
+
+#endif  // SIMILE_SERVER_SIMILE_SERVER_H_
