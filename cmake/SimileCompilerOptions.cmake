@@ -21,6 +21,7 @@ elseif(NOT SIMILE_SANITIZE STREQUAL "")
 endif()
 if(_simile_san)
   # Applied globally so that every object, generated protobuf code included, is instrumented.
-  add_compile_options($<$<COMPILE_LANGUAGE:CXX>:${_simile_san}>)
+  # Quoted: unquoted, the list would be split inside the generator expression.
+  add_compile_options("$<$<COMPILE_LANGUAGE:CXX>:${_simile_san}>")
   add_link_options(${_simile_san})
 endif()

@@ -10,14 +10,14 @@ ConfigStore::ConfigStore(ServingConfig initial) {
 }
 
 std::shared_ptr<const ServingConfig> ConfigStore::Current() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return current_;
 }
 
 absl::Status ConfigStore::Replace(ServingConfig next) {
   if (absl::Status s = next.Validate(); !s.ok()) return s;
   auto published = std::make_shared<ServingConfig>(std::move(next));
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   published->version = current_->version + 1;
   current_ = std::move(published);
   return absl::OkStatus();

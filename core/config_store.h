@@ -12,7 +12,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
-#include "absl/synchronization/mutex.h"
+#include "core/mutex.h"
 #include "core/serving_config.h"
 
 namespace simile {
@@ -33,7 +33,7 @@ class ConfigStore {
   absl::Status Replace(ServingConfig next);
 
  private:
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   std::shared_ptr<const ServingConfig> current_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -30,14 +30,15 @@ class ParallelForState {
     // acq_rel: releases this thread's writes made in fn_ and, for the last finisher, acquires everyone else's
     // before it signals the caller through the mutex.
     if (chunks_done_.fetch_add(finished, std::memory_order_acq_rel) + finished == num_chunks_) {
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       all_done_ = true;
+      done_cv_.SignalAll();
     }
   }
 
   void WaitUntilDone() {
-    absl::MutexLock lock(&mu_);
-    mu_.Await(absl::Condition(&all_done_));
+    MutexLock lock(&mu_);
+    done_cv_.Wait(&mu_, [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return all_done_; });
   }
 
  private:
@@ -47,7 +48,8 @@ class ParallelForState {
   const absl::FunctionRef<void(size_t, size_t)> fn_;  // Called only while the caller waits.
   std::atomic<size_t> next_chunk_{0};
   std::atomic<size_t> chunks_done_{0};
-  absl::Mutex mu_;
+  Mutex mu_;
+  CondVar done_cv_;  // Signalled when all_done_ becomes true.
   bool all_done_ ABSL_GUARDED_BY(mu_) = false;
 };
 
@@ -61,19 +63,21 @@ ThreadPool::ThreadPool(int num_threads) {
 
 ThreadPool::~ThreadPool() {
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     stopping_ = true;
+    work_cv_.SignalAll();
   }
   for (std::thread& t : workers_) t.join();
 }
 
 void ThreadPool::Schedule(absl::AnyInvocable<void()> task) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   queue_.push_back(std::move(task));
+  work_cv_.Signal();
 }
 
 size_t ThreadPool::QueueLength() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return queue_.size();
 }
 
@@ -83,8 +87,9 @@ void ThreadPool::WorkerLoop() {
   for (;;) {
     absl::AnyInvocable<void()> task;
     {
-      absl::MutexLock lock(&mu_);
-      mu_.Await(absl::Condition(this, &ThreadPool::HasWorkOrStopping));
+      MutexLock lock(&mu_);
+      // The predicate runs with mu_ held (CondVar::Wait's contract); the analysis cannot see into the lambda.
+      work_cv_.Wait(&mu_, [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return HasWorkOrStopping(); });
       if (queue_.empty()) return;  // Stopping and drained.
       task = std::move(queue_.front());
       queue_.pop_front();

@@ -26,6 +26,7 @@ grpc::ServerUnaryReactor* SimilarityService::Cosine(grpc::CallbackServerContext*
                                                     v1::CosineResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   const absl::Time queued_at = clock_->Now();
+  in_flight_.fetch_add(1, std::memory_order_relaxed);
   // request, response and context stay valid until reactor->Finish(); the worker calls it last.
   pool_->Schedule([this, context, request, response, reactor, queued_at] {
     const absl::Time started_at = clock_->Now();
@@ -51,6 +52,7 @@ grpc::ServerUnaryReactor* SimilarityService::Cosine(grpc::CallbackServerContext*
              {"message", status.message()}});
       }
     }
+    in_flight_.fetch_sub(1, std::memory_order_relaxed);
     reactor->Finish(ToGrpcStatus(status));
   });
   return reactor;

@@ -7,6 +7,9 @@
 #ifndef SIMILE_SERVER_SIMILARITY_SERVICE_H_
 #define SIMILE_SERVER_SIMILARITY_SERVICE_H_
 
+#include <atomic>
+#include <cstdint>
+
 #include "core/clock.h"
 #include "core/executor.h"
 #include "core/thread_pool.h"
@@ -24,10 +27,15 @@ class SimilarityService final : public v1::Similarity::CallbackService {
                                    const v1::CosineRequest* request,
                                    v1::CosineResponse* response) override;
 
+  // Requests received and not yet finished (queued or running).
+  [[nodiscard]] int64_t InFlight() const { return in_flight_.load(std::memory_order_relaxed); }
+
  private:
   const Executor* const executor_;
   ThreadPool* const pool_;
   const Clock* const clock_;
+  // Relaxed: a gauge read on its own; it orders nothing.
+  std::atomic<int64_t> in_flight_{0};
 };
 
 }  // namespace simile::server

@@ -105,7 +105,7 @@ absl::Status SimileServer::ReloadConfig() {
 
 void SimileServer::Shutdown() {
   {
-    absl::MutexLock lock(&shutdown_mu_);
+    MutexLock lock(&shutdown_mu_);
     if (shut_down_) return;
     shut_down_ = true;
   }

@@ -15,7 +15,7 @@
 #include <grpcpp/server.h>
 
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
+#include "core/mutex.h"
 #include "absl/time/time.h"
 #include "core/config_store.h"
 #include "core/cpu_backend.h"
@@ -60,6 +60,9 @@ class SimileServer {
 
   [[nodiscard]] const ConfigStore& config() const { return *config_; }
 
+  // Cosine requests received and not yet answered.
+  [[nodiscard]] int64_t in_flight_requests() const { return service_->InFlight(); }
+
  private:
   SimileServer(const ServerOptions& options, ServingConfig initial);
 
@@ -72,7 +75,7 @@ class SimileServer {
   std::unique_ptr<grpc::Server> server_;
   int grpc_port_ = 0;
 
-  absl::Mutex shutdown_mu_;
+  Mutex shutdown_mu_;
   bool shut_down_ ABSL_GUARDED_BY(shutdown_mu_) = false;
 };
 

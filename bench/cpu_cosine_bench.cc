@@ -1,0 +1,181 @@
+// Benchmarks of the CPU cosine kernel (core/cpu_cosine.h), each single-threaded and on a ThreadPool with one
+// thread per hardware thread.
+//
+//   BM_MemoryReadFloor/N  a vectorized sum over the same N x 768 targets: the memory-read floor that
+//                         BM_OneQuery/N is read against (compare bytes_per_second of the two in one run).
+//   BM_OneQuery/N         one query x N targets (memory bound).
+//   BM_OneQueryTopK/N     the same with top-10 selection.
+//   BM_QueriesTargets/Q   Q x 10^4 targets (compute bound); FLOP/s counts 2 * Q * N * dim.
+//
+// Run: simile-cpu-cosine-bench --benchmark_min_time=0.2
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include <benchmark/benchmark.h>
+
+#include "core/cpu_cosine.h"
+#include "core/matrix_view.h"
+#include "core/thread_pool.h"
+
+namespace simile {
+namespace {
+
+constexpr uint32_t kDim = 768;
+constexpr size_t kMaxTargets = 1'000'000;
+
+// One shared N x 768 matrix (3 GiB at N = 10^6), filled once with values in [-1, 1); benchmarks use prefixes.
+const float* Targets() {
+  static const float* const data = [] {
+    auto* values = new float[kMaxTargets * kDim];  // Leaked on purpose: lives for the whole run.
+    uint32_t state = 12345;
+    for (size_t i = 0; i < kMaxTargets * kDim; ++i) {
+      state = state * 1664525u + 1013904223u;
+      values[i] = static_cast<float>(state >> 8) * (2.0f / 16777216.0f) - 1.0f;
+    }
+    return values;
+  }();
+  return data;
+}
+
+ThreadPool* Pool(bool threaded) {
+  static ThreadPool* const pool = new ThreadPool(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  return threaded ? pool : nullptr;
+}
+
+// The floor: sum every float with eight independent 256-bit accumulators (AVX2 where present).
+typedef float V8 __attribute__((vector_size(32)));
+
+[[gnu::always_inline]] inline float SumImpl(const float* x, size_t n) {
+  V8 acc[8] = {};
+  size_t i = 0;
+  for (; i + 64 <= n; i += 64) {
+#pragma GCC unroll 8
+    for (int u = 0; u < 8; ++u) {
+      V8 v;
+      std::memcpy(&v, x + i + 8 * u, sizeof(v));
+      acc[u] += v;
+    }
+  }
+  float total = 0.0f;
+  for (int u = 0; u < 8; ++u) {
+    for (int l = 0; l < 8; ++l) total += acc[u][l];
+  }
+  for (; i < n; ++i) total += x[i];
+  return total;
+}
+#if defined(__x86_64__)
+__attribute__((target("avx2"))) float SumAvx2(const float* x, size_t n) { return SumImpl(x, n); }
+float Sum(const float* x, size_t n) {
+  static const bool avx2 = __builtin_cpu_supports("avx2");
+  return avx2 ? SumAvx2(x, n) : SumImpl(x, n);
+}
+#else
+float Sum(const float* x, size_t n) { return SumImpl(x, n); }
+#endif
+
+void BM_MemoryReadFloor(benchmark::State& state) {
+  const size_t n = static_cast<size_t>(state.range(0));
+  ThreadPool* pool = Pool(state.range(1) != 0);
+  const float* data = Targets();
+  const size_t floats = n * kDim;
+  constexpr size_t kChunk = size_t{1} << 20;  // Floats per ParallelFor chunk, as in the kernel.
+  std::vector<float> partial((floats + kChunk - 1) / kChunk);
+  for (auto _ : state) {
+    const auto chunk = [&](size_t begin, size_t end) {
+      for (size_t c = begin; c < end; ++c) {
+        partial[c] = Sum(data + c * kChunk, std::min(kChunk, floats - c * kChunk));
+      }
+    };
+    if (pool != nullptr) {
+      pool->ParallelFor(partial.size(), 1, chunk, pool->num_threads());
+    } else {
+      chunk(0, partial.size());
+    }
+    benchmark::DoNotOptimize(partial.data());
+    benchmark::ClobberMemory();
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * floats * sizeof(float)));
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * n));
+}
+
+void BM_OneQuery(benchmark::State& state) {
+  const uint32_t n = static_cast<uint32_t>(state.range(0));
+  ThreadPool* pool = Pool(state.range(1) != 0);
+  const float* data = Targets();
+  std::vector<float> query(data + (kMaxTargets - 1) * kDim, data + kMaxTargets * kDim);
+  std::vector<float> scores(n);
+  for (auto _ : state) {
+    CpuCosineScores(MatrixView{query.data(), 1, kDim}, MatrixView{data, n, kDim}, scores.data(), n, pool);
+    benchmark::DoNotOptimize(scores.data());
+    benchmark::ClobberMemory();
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * size_t{n} * kDim * sizeof(float)));
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * n));
+  state.SetLabel(CpuIsaName(BestCpuIsa()));
+}
+
+void BM_OneQueryTopK(benchmark::State& state) {
+  const uint32_t n = static_cast<uint32_t>(state.range(0));
+  ThreadPool* pool = Pool(state.range(1) != 0);
+  const float* data = Targets();
+  std::vector<float> query(data + (kMaxTargets - 1) * kDim, data + kMaxTargets * kDim);
+  constexpr uint32_t kK = 10;
+  uint32_t indices[kK];
+  float scores[kK];
+  for (auto _ : state) {
+    CpuCosineTopK(MatrixView{query.data(), 1, kDim}, MatrixView{data, n, kDim}, kK, 0, indices, scores, pool);
+    benchmark::DoNotOptimize(indices);
+    benchmark::ClobberMemory();
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * size_t{n} * kDim * sizeof(float)));
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * n));
+}
+
+void BM_QueriesTargets(benchmark::State& state) {
+  const uint32_t nq = static_cast<uint32_t>(state.range(0));
+  constexpr uint32_t kN = 10'000;
+  ThreadPool* pool = Pool(state.range(1) != 0);
+  const float* data = Targets();
+  const MatrixView queries{data + size_t{500'000} * kDim, nq, kDim};  // Disjoint from the targets.
+  std::vector<float> scores(size_t{nq} * kN);
+  for (auto _ : state) {
+    CpuCosineScores(queries, MatrixView{data, kN, kDim}, scores.data(), kN, pool);
+    benchmark::DoNotOptimize(scores.data());
+    benchmark::ClobberMemory();
+  }
+  const double pairs = static_cast<double>(nq) * kN;
+  state.counters["FLOP/s"] =
+      benchmark::Counter(2.0 * pairs * kDim, benchmark::Counter::kIsIterationInvariantRate);
+  state.SetBytesProcessed(
+      static_cast<int64_t>(state.iterations() * ((size_t{kN} + nq) * kDim + size_t{nq} * kN) * sizeof(float)));
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * pairs));
+  state.SetLabel(CpuIsaName(BestCpuIsa()));
+}
+
+void OneQueryArgs(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"N", "threaded"});
+  for (int threaded : {0, 1}) {
+    for (int64_t n : {10'000, 100'000, 1'000'000}) b->Args({n, threaded});
+  }
+  b->UseRealTime();
+}
+
+void QueriesArgs(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"Q", "threaded"});
+  for (int threaded : {0, 1}) {
+    for (int64_t q : {16, 64, 256}) b->Args({q, threaded});
+  }
+  b->UseRealTime();
+}
+
+BENCHMARK(BM_MemoryReadFloor)->Apply(OneQueryArgs);
+BENCHMARK(BM_OneQuery)->Apply(OneQueryArgs);
+BENCHMARK(BM_OneQueryTopK)->Apply(OneQueryArgs);
+BENCHMARK(BM_QueriesTargets)->Apply(QueriesArgs);
+
+}  // namespace
+}  // namespace simile

@@ -1,0 +1,71 @@
+// simile: the command-line client of the simile service. Subcommands `cosine` and `health`; see
+// kUsage.
+#include <string>
+#include <vector>
+
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "client/cli/cosine_command.h"
+#include "client/cli/exit_codes.h"
+#include "client/cli/health_command.h"
+
+namespace {
+
+constexpr absl::string_view kUsage = R"(client of the simile batch cosine-similarity service.
+
+Usage:
+  simile cosine [--address=HOST:PORT] [--queries=Q.npy | --q=Q] [--targets=T.npy | --n=N] [--dim=D]
+                [--seed=S] [--top_k=K] [--placement=auto|cpu|gpu] [--encoding=raw|values]
+                [--out=SCORES.npy] [--out_indices=INDICES.npy] [--deadline_ms=MS]
+                [--check [--check_tolerance=1e-5]]
+  simile health [--address=HOST:PORT] [--service=NAME] [--deadline_ms=MS]
+
+cosine  scores every query against every target with one Cosine call and prints the shape, the server's
+        execution report (backend, dispatch rule, chunks, fallback), server compute time and client round
+        trip. Queries and targets come from .npy files ('<f4' or '<f8', C order) or are drawn at random
+        (uniform in [-1, 1)) with the shape flags. --out writes the scores as float32 .npy: Q x N, or with
+        --top_k=K the Q x K best scores, best first; --out_indices writes the matching Q x K int64 target
+        indices. --check recomputes every score in float64 and fails if the max abs error exceeds
+        --check_tolerance or a top-k list is wrong.
+health  asks grpc.health.v1.Health/Check and prints SERVING, NOT_SERVING, UNKNOWN or SERVICE_UNKNOWN.
+
+Exit status: 0 on success (health: only SERVING); 1 when the call fails (the gRPC status code name and
+message go to stderr), an input file is refused, --check fails, or health is not SERVING; 2 on a usage
+error.
+
+Examples:
+  simile health
+  simile cosine --q=4 --n=1000 --dim=768 --check
+  simile cosine --queries=q.npy --targets=t.npy --top_k=10 --out=best.npy --out_indices=best_idx.npy)";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::FlagsUsageConfig config;
+  // --help lists the flags defined under client/cli/ (not only those of a file named like the
+  // program).
+  config.contains_help_flags = [](absl::string_view path) {
+    return absl::StrContains(path, "client/cli/");
+  };
+  config.contains_helpshort_flags = config.contains_help_flags;
+  absl::SetFlagsUsageConfig(config);
+  absl::SetProgramUsageMessage(kUsage);
+  const std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
+  if (positional.size() != 2) {
+    return simile::cli::UsageError(positional.size() < 2 ? "expected a subcommand: cosine or health"
+                                                         : "expected exactly one subcommand");
+  }
+  const absl::string_view command = positional[1];
+  if (command == "cosine") {
+    return simile::cli::RunCosine();
+  }
+  if (command == "health") {
+    return simile::cli::RunHealth();
+  }
+  return simile::cli::UsageError(
+      absl::StrCat("unknown subcommand '", command, "': expected cosine or health"));
+}

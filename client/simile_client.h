@@ -1,0 +1,106 @@
+// SimileClient: the C++ client of the simile service (simile.v1.Similarity and
+// grpc.health.v1.Health).
+//
+// It takes spans of floats and shapes, not protos, builds the request with one copy of each buffer,
+// and returns absl::Status codes equal to the gRPC codes the server sent (see README's status
+// table). Example:
+//
+//   absl::StatusOr<std::unique_ptr<SimileClient>> client = SimileClient::Create("127.0.0.1:50051");
+//   if (!client.ok()) return client.status();
+//   CosineArgs args{.queries = q, .q = 2, .targets = t, .n = 1000, .dim = 768, .top_k = 10};
+//   absl::StatusOr<CosineResult> result = (*client)->Cosine(args);
+//
+// Callers that build requests themselves (the load generator reuses one prebuilt request for many
+// calls) use CosineProto with BuildCosineRequest from client/request_builder.h.
+//
+// Thread safety: every method is const and may be called concurrently from any number of threads;
+// the client holds no mutable state beyond gRPC's thread-safe channel and stubs. Calls are
+// blocking. Each client made by Create has its own connection (a private subchannel pool), so a
+// load generator spreads load over several connections by making several clients.
+#ifndef SIMILE_CLIENT_SIMILE_CLIENT_H_
+#define SIMILE_CLIENT_SIMILE_CLIENT_H_
+
+#include <grpcpp/channel.h>
+#include <grpcpp/client_context.h>
+#include <grpcpp/generic/generic_stub.h>
+
+#include <memory>
+#include <optional>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "client/cosine_types.h"
+#include "client/health_codec.h"
+#include "simile/v1/similarity.grpc.pb.h"
+#include "simile/v1/similarity.pb.h"
+
+namespace simile::client {
+
+struct ClientOptions {
+  // Deadline of every call that does not set its own. absl::InfiniteDuration(): calls never time
+  // out.
+  absl::Duration default_deadline = absl::Seconds(30);
+  // Largest response accepted, in bytes; -1: unlimited, since a Q x N score matrix can be far
+  // larger than gRPC's 4 MiB default. Used by Create only (a caller-made channel carries its own
+  // limits).
+  int max_receive_message_bytes = -1;
+  // Wait for the channel to become ready instead of failing fast with UNAVAILABLE while the server
+  // is not up (the call's deadline still applies). Off by default so that a down server is reported
+  // at once.
+  bool wait_for_ready = false;
+};
+
+class SimileClient {
+ public:
+  // Connects (lazily, on the first call) to `target` ("host:port", or any gRPC target URI) over an
+  // insecure channel configured by `options`. INVALID_ARGUMENT when `target` is empty.
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<SimileClient>> Create(
+      absl::string_view target, const ClientOptions& options = {});
+
+  // Uses a channel the caller made (its own credentials and arguments).
+  // `options.max_receive_message_bytes` is not applied to it.
+  explicit SimileClient(std::shared_ptr<grpc::Channel> channel, ClientOptions options = {});
+
+  SimileClient(const SimileClient&) = delete;
+  SimileClient& operator=(const SimileClient&) = delete;
+
+  // Scores args.queries against args.targets. Errors: INVALID_ARGUMENT from BuildCosineRequest when
+  // a span's size is not rows * dim; any status the server or gRPC returned (INVALID_ARGUMENT,
+  // RESOURCE_EXHAUSTED, FAILED_PRECONDITION, UNAVAILABLE, DEADLINE_EXCEEDED, ...); INTERNAL when
+  // the response does not match the request's shape. The args' buffers are only read during the
+  // call.
+  [[nodiscard]] absl::StatusOr<CosineResult> Cosine(const CosineArgs& args) const;
+
+  // The Cosine RPC on messages the caller owns: `response` (not null) is overwritten. Returns the
+  // call's status; the response is not checked against the request (DecodeCosineResponse does
+  // that). `deadline`: nullopt: the default; absl::InfiniteDuration(): none.
+  [[nodiscard]] absl::Status CosineProto(
+      const v1::CosineRequest& request, v1::CosineResponse* response,
+      std::optional<absl::Duration> deadline = std::nullopt) const;
+
+  // grpc.health.v1.Health/Check for `service` ("": the server as a whole). The serving status on
+  // success; NOT_FOUND when the server does not know the service, UNIMPLEMENTED when it has no
+  // health service, or the call's failure status (UNAVAILABLE when nothing listens at the address).
+  [[nodiscard]] absl::StatusOr<ServingStatus> Health(
+      absl::string_view service = "", std::optional<absl::Duration> deadline = std::nullopt) const;
+
+  [[nodiscard]] const std::shared_ptr<grpc::Channel>& channel() const { return channel_; }
+  [[nodiscard]] const ClientOptions& options() const { return options_; }
+
+ private:
+  // Applies the deadline (or the default) and wait_for_ready to a fresh context.
+  void PrepareContext(std::optional<absl::Duration> deadline, grpc::ClientContext* context) const;
+
+  // Constant after construction.
+  const ClientOptions options_;
+  const std::shared_ptr<grpc::Channel> channel_;
+  const std::unique_ptr<v1::Similarity::Stub> stub_;
+  const std::unique_ptr<grpc::GenericStub>
+      generic_stub_;  // For the health check (see health_codec.h).
+};
+
+}  // namespace simile::client
+
+#endif  // SIMILE_CLIENT_SIMILE_CLIENT_H_
