@@ -1,14 +1,16 @@
 // Backend: one device that computes cosine similarities (the CPU, or one GPU).
 //
-// The executor hands a backend one chunk at a time: all queries against a contiguous range of target rows.
-// Error contract (the executor's recovery depends on it):
-// - absl::StatusCode::kResourceExhausted: the device ran out of memory for this chunk. Nothing else is wrong;
+// The executor hands a backend one chunk at a time: all queries against a contiguous range of
+// target rows. Error contract (the executor's recovery depends on it):
+// - absl::StatusCode::kResourceExhausted: the device ran out of memory for this chunk. Nothing else
+// is wrong;
 //   the executor retries the chunk smaller.
-// - absl::StatusCode::kUnavailable: the device is unusable (sticky CUDA error, device lost). The backend reports
+// - absl::StatusCode::kUnavailable: the device is unusable (sticky CUDA error, device lost). The
+// backend reports
 //   Available() == false from then on.
 // - any other code: this chunk failed; the device may still work.
-// On success the backend returns how many result values it wrote, which the executor checks against what the
-// chunk must produce, so that a short result is never taken for a full one.
+// On success the backend returns how many result values it wrote, which the executor checks against
+// what the chunk must produce, so that a short result is never taken for a full one.
 //
 // Thread safety: implementations must allow concurrent Cosine calls from several threads.
 #ifndef SIMILE_CORE_BACKEND_H_
@@ -29,8 +31,8 @@ struct ChunkOutput {
   // top_k == 0: score of query q against the chunk's target t at scores[q * ld + t].
   float* scores = nullptr;
   size_t ld = 0;
-  // top_k > 0: k_eff = min(top_k, chunk rows) candidates per query, best first, at [q * k_eff + i]; indices
-  // are global target rows (the chunk's first row is `target_offset`).
+  // top_k > 0: k_eff = min(top_k, chunk rows) candidates per query, best first, at [q * k_eff + i];
+  // indices are global target rows (the chunk's first row is `target_offset`).
   uint32_t* top_indices = nullptr;
   float* top_scores = nullptr;
 };
@@ -44,10 +46,22 @@ struct ChunkArgs {
 
   // The number of result values a successful call must report.
   [[nodiscard]] uint64_t ExpectedResults() const {
-    const uint64_t per_query = top_k == 0 ? targets.rows : (top_k < targets.rows ? top_k : targets.rows);
+    const uint64_t per_query =
+        top_k == 0 ? targets.rows : (top_k < targets.rows ? top_k : targets.rows);
     return static_cast<uint64_t>(queries.rows) * per_query;
   }
 };
+
+// Device memory one request needs on a backend, for chunk planning: fixed_bytes per request
+// (queries, their norms, per-request buffers) plus bytes_per_row_extra per target row beyond the
+// row's own dim * 4 bytes (its norm, its scores). Zero for the CPU, which is never planned against
+// a memory budget.
+struct DeviceMemoryModel {
+  uint64_t fixed_bytes = 0;
+  uint64_t bytes_per_row_extra = 0;
+};
+
+class DeviceMemoryQuery;
 
 class Backend {
  public:
@@ -56,8 +70,19 @@ class Backend {
   [[nodiscard]] virtual BackendKind kind() const = 0;
   // A short human-readable name, e.g. "cpu" or "gpu0 (NVIDIA H100 80GB HBM3)".
   [[nodiscard]] virtual std::string description() const = 0;
-  // False when the device cannot run work (absent, no driver, or marked unusable after a fatal error).
+  // False when the device cannot run work (absent, no driver, or marked unusable after a fatal
+  // error).
   [[nodiscard]] virtual bool Available() const = 0;
+
+  // The device memory a request of q queries of dimension dim (and top_k) needs; see
+  // DeviceMemoryModel.
+  [[nodiscard]] virtual DeviceMemoryModel MemoryModel(uint32_t q, uint32_t dim,
+                                                      uint32_t top_k) const {
+    return {};
+  }
+  // The device's free/total memory query (not owned; lives as long as the backend); null for the
+  // CPU.
+  [[nodiscard]] virtual DeviceMemoryQuery* memory_query() { return nullptr; }
 
   // Computes one chunk (see the error contract above). Returns the number of result values written.
   [[nodiscard]] virtual absl::StatusOr<uint64_t> Cosine(const ChunkArgs& args) = 0;

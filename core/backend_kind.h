@@ -11,6 +11,8 @@
 #include <cstdint>
 #include <string_view>
 
+#include "absl/strings/string_view.h"
+
 namespace simile {
 
 enum class BackendKind : uint8_t { kCpu, kGpu };
@@ -56,7 +58,7 @@ template <typename Enum>
   return static_cast<size_t>(e);
 }
 
-[[nodiscard]] constexpr std::string_view Name(BackendKind kind) {
+[[nodiscard]] constexpr absl::string_view Name(BackendKind kind) {
   switch (kind) {
     case BackendKind::kCpu:
       return "cpu";
@@ -66,7 +68,7 @@ template <typename Enum>
   return "unknown";
 }
 
-[[nodiscard]] constexpr std::string_view Name(Operation operation) {
+[[nodiscard]] constexpr absl::string_view Name(Operation operation) {
   switch (operation) {
     case Operation::kOneQuery:
       return "one_query";
@@ -76,7 +78,7 @@ template <typename Enum>
   return "unknown";
 }
 
-[[nodiscard]] constexpr std::string_view Name(DispatchRule rule) {
+[[nodiscard]] constexpr absl::string_view Name(DispatchRule rule) {
   switch (rule) {
     case DispatchRule::kPlacementCpu:
       return "placement_cpu";
@@ -102,7 +104,7 @@ template <typename Enum>
   return "unknown";
 }
 
-[[nodiscard]] constexpr std::string_view Name(FallbackReason reason) {
+[[nodiscard]] constexpr absl::string_view Name(FallbackReason reason) {
   switch (reason) {
     case FallbackReason::kNone:
       return "none";

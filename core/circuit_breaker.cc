@@ -22,7 +22,7 @@ absl::Status Invalid(absl::string_view field, absl::string_view requirement) {
 
 }  // namespace
 
-std::string_view Name(BreakerState state) {
+absl::string_view Name(BreakerState state) {
   switch (state) {
     case BreakerState::kClosed:
       return "closed";
@@ -34,7 +34,7 @@ std::string_view Name(BreakerState state) {
   return "unknown";
 }
 
-std::string_view Name(BreakerMode mode) {
+absl::string_view Name(BreakerMode mode) {
   switch (mode) {
     case BreakerMode::kAuto:
       return "auto";
@@ -168,7 +168,7 @@ void CircuitBreaker::RecordSuccess() {
   }
 }
 
-void CircuitBreaker::RecordFailure(std::string_view error) {
+void CircuitBreaker::RecordFailure(absl::string_view error) {
   const absl::Time now = clock_->Now();
   MutexLock lock(&mu_);
   ++failures_;

@@ -42,9 +42,10 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "core/mutex.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "core/clock.h"
+#include "core/mutex.h"
 
 namespace simile {
 
@@ -58,8 +59,8 @@ enum class BreakerMode : uint8_t {
 };
 
 // Label values: "closed", "open", "half_open"; "auto", "force_open", "force_closed".
-[[nodiscard]] std::string_view Name(BreakerState state);
-[[nodiscard]] std::string_view Name(BreakerMode mode);
+[[nodiscard]] absl::string_view Name(BreakerState state);
+[[nodiscard]] absl::string_view Name(BreakerMode mode);
 
 // One state change, as given to the listener.
 struct BreakerTransition {
@@ -69,7 +70,7 @@ struct BreakerTransition {
   // to == kOpen: how long it stays open (InfiniteDuration when forced open); otherwise zero.
   absl::Duration cool_down = absl::ZeroDuration();
   int consecutive_failures = 0;
-  std::string_view last_error;  // Valid only during the listener call.
+  absl::string_view last_error;  // Valid only during the listener call.
 };
 
 struct CircuitBreakerSnapshot {
@@ -150,7 +151,7 @@ class CircuitBreaker {
 
   void RecordSuccess();
   // `error` (e.g. the CUDA error string) is kept as the last GPU error.
-  void RecordFailure(std::string_view error);
+  void RecordFailure(absl::string_view error);
   // Gives back a permission that produced no GPU outcome (frees a half-open probe slot).
   void ReleasePermission();
 

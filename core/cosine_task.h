@@ -1,5 +1,5 @@
-// CosineTask and ResultBuffers: one similarity request as core/ sees it (no gRPC, no protobuf), and where its
-// results go.
+// CosineTask and ResultBuffers: one similarity request as core/ sees it (no gRPC, no protobuf), and
+// where its results go.
 //
 // Thread safety: plain values over non-owning views; see MatrixView.
 #ifndef SIMILE_CORE_COSINE_TASK_H_
@@ -30,8 +30,8 @@ struct CosineTask {
   }
 };
 
-// Caller-owned storage for a task's results (for the server: memory inside the response message, so results are
-// written once, in place).
+// Caller-owned storage for a task's results (for the server: memory inside the response message, so
+// results are written once, in place).
 struct ResultBuffers {
   absl::Span<float> scores;          // top_k == 0: Q * N scores, element [q * N + t].
   absl::Span<uint32_t> top_indices;  // top_k > 0: Q * k target indices, best first per query.

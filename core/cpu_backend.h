@@ -1,5 +1,6 @@
-// CpuBackend: the Backend that runs the vectorized CPU kernel (core/cpu_cosine.h) on the service's ThreadPool.
-// It is also the reference the GPU backend is tested against, and the fallback that never runs out of memory.
+// CpuBackend: the Backend that runs the vectorized CPU kernel (core/cpu_cosine.h) on the service's
+// ThreadPool. It is also the reference the GPU backend is tested against, and the fallback that
+// never runs out of memory.
 //
 // Thread safety: stateless apart from the pool pointer; Cosine may be called concurrently.
 #ifndef SIMILE_CORE_CPU_BACKEND_H_

@@ -11,10 +11,11 @@
 #include "absl/types/span.h"
 #include "core/top_k.h"
 
-// Vector code is written once, over GCC/Clang generic vectors of W floats, in always-inline templates without a
-// target. Thin wrappers compiled with target("avx2,fma") or target("avx512...") instantiate them, so the same
-// source becomes 128-, 256- or 512-bit code; GetKernels() picks one set per process with __builtin_cpu_supports.
-// Helpers pass vectors by reference only: by-value vector arguments would change the ABI between targets.
+// Vector code is written once, over GCC/Clang generic vectors of W floats, in always-inline
+// templates without a target. Thin wrappers compiled with target("avx2,fma") or target("avx512...")
+// instantiate them, so the same source becomes 128-, 256- or 512-bit code; GetKernels() picks one
+// set per process with __builtin_cpu_supports. Helpers pass vectors by reference only: by-value
+// vector arguments would change the ABI between targets.
 
 namespace simile {
 namespace {
@@ -22,24 +23,32 @@ namespace {
 // ---------------------------------------------------------------------------------------------------------------
 // Tuning constants.
 
-// A row whose float squared norm lies in this range has |x_i| <= 2^50, so its float dot products cannot overflow
-// and their rounding errors stay far below 1e-6 of |q||t|. Other rows are rescaled or computed in double.
+// A row whose float squared norm lies in this range has |x_i| <= 2^50, so its float dot products
+// cannot overflow and their rounding errors stay far below 1e-6 of |q||t|. Other rows are rescaled
+// or computed in double.
 constexpr float kMinSafeSquaredNorm = 0x1p-100f;
 constexpr float kMaxSafeSquaredNorm = 0x1p100f;
 
 // Below this many multiply-adds (Q * N * dim) a call stays on the calling thread.
 constexpr uint64_t kMinParallelWork = uint64_t{1} << 17;
-// Single query: targets per ParallelFor chunk are about this many floats (4 MiB), at least kMinChunkRows rows.
+// Single query: targets per ParallelFor chunk are about this many floats (4 MiB), at least
+// kMinChunkRows rows.
 constexpr size_t kChunkFloats = size_t{1} << 20;
 constexpr size_t kMinChunkRows = 64;
 // Single query: rows scored per kernel call (stack buffers).
 constexpr size_t kSubRows = 256;
 // Software prefetch distance of the single-query pass.
 constexpr size_t kPrefetchBytes = 4096;
-// Several queries: a block of targets is about this many bytes (stays in L2 while every query passes over it).
+// Several queries: a block of targets is about this many bytes (stays in L2 while every query
+// passes over it).
 constexpr size_t kBlockBytes = 256 * 1024;
 constexpr size_t kMaxBlockRows = 256;
-// Several queries, top-k: queries scored per step into a stack buffer of kTopKQueryStep x block rows.
+// Blocks of long rows still have this many (so that copying a query tile is amortized) unless that
+// exceeds kMaxBlockBytes.
+constexpr size_t kMinBlockRows = 16;
+constexpr size_t kMaxBlockBytes = 1024 * 1024;
+// Several queries, top-k: queries scored per step into a stack buffer of kTopKQueryStep x block
+// rows.
 constexpr size_t kTopKQueryStep = 16;
 
 bool IsSafeSquaredNorm(float sq) { return sq >= kMinSafeSquaredNorm && sq <= kMaxSafeSquaredNorm; }
@@ -72,22 +81,42 @@ SIMILE_INLINE void Load(typename Simd<W>::V& v, const float* p) {
   std::memcpy(&v, p, sizeof(v));
 }
 
-// Prefetches without forming an out-of-bounds pointer (the address may lie past the array; prefetch never faults).
-SIMILE_INLINE void PrefetchAt(const float* base, size_t byte_offset) {
-  __builtin_prefetch(reinterpret_cast<const void*>(reinterpret_cast<uintptr_t>(base) + byte_offset));
+// ClampScore on every lane.
+template <int W>
+SIMILE_INLINE void ClampScores(typename Simd<W>::V& x) {
+  using V = typename Simd<W>::V;
+  const V lo = V{} - 1.0f;
+  const V hi = V{} + 1.0f;
+  x = x < lo ? lo : x;
+  x = x > hi ? hi : x;
+  x += 0.0f;
 }
 
-// Lane indices for one level of the tree. Inputs a and b hold groups of `s` partial sums in adjacent lanes; the
-// output is shuffle(a, b, lo) + shuffle(a, b, hi), holding groups of s/2 (first halves of a's groups and of b's
-// groups in `lo`, second halves in `hi`). Groups wider than 4 lanes move as whole 128-bit units (vshuff32x4,
-// vperm2f128); narrower ones move within each 128-bit unit (vshufps). Every level is one or two instructions.
+// Prefetches without forming an out-of-bounds pointer (the address may lie past the array; prefetch
+// never faults).
+SIMILE_INLINE void PrefetchAt(const float* base, size_t byte_offset, bool to_l2 = false) {
+  const void* address =
+      reinterpret_cast<const void*>(reinterpret_cast<uintptr_t>(base) + byte_offset);
+  if (to_l2) {
+    __builtin_prefetch(address, 0, 2);
+  } else {
+    __builtin_prefetch(address);
+  }
+}
+
+// Lane indices for one level of the tree. Inputs a and b hold groups of `s` partial sums in
+// adjacent lanes; the output is shuffle(a, b, lo) + shuffle(a, b, hi), holding groups of s/2 (first
+// halves of a's groups and of b's groups in `lo`, second halves in `hi`). Groups wider than 4 lanes
+// move as whole 128-bit units (vshuff32x4, vperm2f128); narrower ones move within each 128-bit unit
+// (vshufps). Every level is one or two instructions.
 template <int W>
 constexpr std::array<int, W> TreeShuffle(int s, bool hi) {
   std::array<int, W> idx{};
   const bool whole_units = s > 4;
-  const int unit = whole_units ? 4 : 1;      // Lanes per element.
-  const int elements = whole_units ? W / 4 : 4;  // Elements per row (the vector, or one 128-bit unit).
-  const int group = s / unit;                // Group size in elements.
+  const int unit = whole_units ? 4 : 1;  // Lanes per element.
+  const int elements =
+      whole_units ? W / 4 : 4;  // Elements per row (the vector, or one 128-bit unit).
+  const int group = s / unit;   // Group size in elements.
   const int half = group / 2;
   for (int lane = 0; lane < W; ++lane) {
     const int element = whole_units ? lane / 4 : lane % 4;
@@ -170,6 +199,23 @@ SIMILE_INLINE void SumLanes(typename Simd<W>::V* v, float* sums) {
   for (int m = 0; m < M; ++m) sums[m] = lanes[kPos[m]];
 }
 
+template <int W, int M, int J, size_t... I>
+SIMILE_INLINE void GatherSums(typename Simd<W>::V& out, const typename Simd<W>::V* v,
+                              std::index_sequence<I...>) {
+  constexpr std::array<int, M> kPos = TreeSumPositions<W, M>();
+  out = __builtin_shufflevector(v[0], v[TreeOutputs(W, M) - 1], kPos[J * W + I]...);
+}
+
+// Sums the lanes of v[0..M) (M a multiple of W, at most 2W) into M / W vectors holding the sums in
+// order: lane l of out[j] is the sum of v[j * W + l]. v is clobbered.
+template <int W, int M>
+SIMILE_INLINE void SumLanesInOrder(typename Simd<W>::V* v, typename Simd<W>::V* out) {
+  static_assert(M % W == 0 && M / W <= 2);
+  ReduceTree<W, W, M>(v);
+  GatherSums<W, M, 0>(out[0], v, std::make_index_sequence<W>());
+  if constexpr (M / W == 2) GatherSums<W, M, 1>(out[1], v, std::make_index_sequence<W>());
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Kernels, generic over the vector width.
 
@@ -202,11 +248,12 @@ SIMILE_INLINE void SquaredNormsImpl(const float* rows, size_t n, size_t dim, flo
   }
 }
 
-// One fused pass for a single query: dots[i] = q . t_i and squared_norms[i] = |t_i|^2 (float) for n contiguous
-// target rows. Four rows at a time share each query load; a prefetch sweep runs kPrefetchBytes ahead.
+// One fused pass for a single query: dots[i] = q . t_i and squared_norms[i] = |t_i|^2 (float) for n
+// contiguous target rows. Four rows at a time share each query load; a prefetch sweep runs
+// kPrefetchBytes ahead.
 template <int W>
-SIMILE_INLINE void DotsAndSquaredNormsImpl(const float* query, const float* targets, size_t n, size_t dim,
-                                           float* dots, float* squared_norms) {
+SIMILE_INLINE void DotsAndSquaredNormsImpl(const float* query, const float* targets, size_t n,
+                                           size_t dim, float* dots, float* squared_norms) {
   using V = typename Simd<W>::V;
   constexpr int kRows = 4;
   constexpr int kLinesPerStep = kRows * W * 4 / 64;  // Cache lines the 4 rows advance per step.
@@ -214,7 +261,8 @@ SIMILE_INLINE void DotsAndSquaredNormsImpl(const float* query, const float* targ
     const size_t rows = std::min<size_t>(kRows, n - r0);
     const float* t[kRows];
     for (int c = 0; c < kRows; ++c) t[c] = targets + (r0 + std::min<size_t>(c, rows - 1)) * dim;
-    const float* sweep = targets + r0 * dim;  // Prefetch sweep over this group, kPrefetchBytes ahead.
+    const float* sweep =
+        targets + r0 * dim;  // Prefetch sweep over this group, kPrefetchBytes ahead.
     size_t sweep_bytes = kPrefetchBytes;
     V acc[2 * kRows] = {};  // Dots, then squared norms.
     size_t d = 0;
@@ -247,41 +295,107 @@ SIMILE_INLINE void DotsAndSquaredNormsImpl(const float* query, const float* targ
   }
 }
 
-// Scores of nq queries against nt targets, both given as row pointers with their 1/|row| scales:
+// Copies n rows of `dim` floats into 64-byte aligned rows of `stride` floats (a multiple of 16),
+// zero-filling the padding, and writes each row's float squared norm: one pass over the source.
+template <int W>
+SIMILE_INLINE void PackRowsImpl(const float* src, size_t n, size_t dim, float* dst, size_t stride,
+                                float* squared_norms) {
+  using V = typename Simd<W>::V;
+  for (size_t r = 0; r < n; ++r) {
+    const float* x = src + r * dim;
+    float* y = dst + r * stride;
+    V acc[2] = {};
+    size_t d = 0;
+    for (; d + 2 * W <= dim; d += 2 * W) {
+#pragma GCC unroll 2
+      for (int u = 0; u < 2; ++u) {
+        V v;
+        Load<W>(v, x + d + u * W);
+        std::memcpy(y + d + u * W, &v, sizeof(v));
+        acc[u] += v * v;
+      }
+    }
+    acc[0] += acc[1];
+    float sum;
+    SumLanes<W, 1>(acc, &sum);
+    for (; d < dim; ++d) {
+      y[d] = x[d];
+      sum += x[d] * x[d];
+    }
+    std::fill(y + dim, y + stride, 0.0f);
+    squared_norms[r] = sum;
+  }
+}
+
+// Scores of nq queries (row pointers, any alignment) against nt packed targets (see PackRowsImpl):
 // out[i * ld + j] = clamp(dot(q_i, t_j) * query_scale[i] * target_scale[j]).
 struct TileArgs {
   const float* const* queries;
   const float* query_scale;
   size_t nq;
-  const float* const* targets;
-  const float* target_scale;
+  const float* targets;  // nt packed rows of `stride` floats, 64-byte aligned, zero padded.
+  const float* target_scale_x4;  // Per 4-target tile: its 4 scales (0 past nt), repeated 4 times.
   size_t nt;
   size_t dim;
+  size_t stride;        // Padded row length: a multiple of 16 floats.
+  float* query_buffer;  // 64-byte aligned scratch for kMaxTileQueries rows of `stride` floats.
+  float* partial;       // When stride > kDimChunk: kPartialFloatsPerTile per 4-target tile.
   float* out;
   size_t ld;
+  // Bytes to prefetch into L2 while computing (the caller's next block), spread one cache line
+  // per step so that its memory reads overlap this block's arithmetic.
+  const float* prefetch;
+  size_t prefetch_bytes;
 };
 
-// Register tiling: R queries x C targets accumulate R * C vectors per step from R + C loads. A query tile stays in
-// L1 while the target block (in L2) streams past it. Partial tiles repeat their last row and drop its results.
-template <int W, int R, int C>
-SIMILE_INLINE void ScoreTilesImpl(const TileArgs& a) {
+constexpr int kMaxTileQueries = 4;
+// Long rows are processed in chunks of this many floats, so that a query tile (4 x 4 KiB) stays in
+// L1; unreduced accumulators carry over between chunks in TileArgs::partial.
+constexpr size_t kDimChunk = 1024;
+constexpr size_t kPartialFloatsPerTile = kMaxTileQueries * 4 * 16;
+
+// Register tiling: R queries x C targets accumulate R * C vectors per step from R + C loads. Each
+// query tile is copied into aligned, zero-padded rows (so that no load splits a cache line and no
+// scalar tail is left), then stays in L1 while the target block (in L2) streams past it. Partial
+// tiles repeat their last row and drop its results.
+template <int W, int R, int C, bool kChunked>
+SIMILE_INLINE void ScoreTilesLoop(const TileArgs& a) {
+  static_assert(R <= kMaxTileQueries && 16 % W == 0 && C == 4 && R * C * W <= kPartialFloatsPerTile);
   using V = typename Simd<W>::V;
+  constexpr int kOut = R * C / W;  // Vectors of finished scores per tile.
+  const float* const prefetch = a.prefetch;
+  const size_t prefetch_bytes = a.prefetch_bytes;
+  size_t prefetched = 0;
   for (size_t i0 = 0; i0 < a.nq; i0 += R) {
     const size_t nr = std::min<size_t>(R, a.nq - i0);
     const float* q[R];
-    float qs[R];
+    float query_scale[R * C];  // 1/|q| of each score of a tile, in (query, target) order.
     for (int r = 0; r < R; ++r) {
       const size_t i = i0 + std::min<size_t>(r, nr - 1);
-      q[r] = a.queries[i];
-      qs[r] = a.query_scale[i];
+      float* row = a.query_buffer + r * a.stride;
+      std::memcpy(row, a.queries[i], a.dim * sizeof(float));
+      std::fill(row + a.dim, row + a.stride, 0.0f);
+      q[r] = row;
+      std::fill_n(query_scale + r * C, C, a.query_scale[i]);
     }
+    V qs[kOut];
+    std::memcpy(qs, query_scale, sizeof(qs));
+    for (size_t d0 = 0; d0 < a.stride; d0 += kChunked ? kDimChunk : a.stride) {
+    const size_t d1 = kChunked ? std::min(a.stride, d0 + kDimChunk) : a.stride;
     for (size_t j0 = 0; j0 < a.nt; j0 += C) {
       const size_t nc = std::min<size_t>(C, a.nt - j0);
       const float* t[C];
-      for (int c = 0; c < C; ++c) t[c] = a.targets[j0 + std::min<size_t>(c, nc - 1)];
+      for (int c = 0; c < C; ++c) t[c] = a.targets + (j0 + std::min<size_t>(c, nc - 1)) * a.stride;
       V acc[R * C] = {};
-      size_t d = 0;
-      for (; d + W <= a.dim; d += W) {
+      float* partial = kChunked ? a.partial + j0 / C * kPartialFloatsPerTile : nullptr;
+      if (kChunked && d0 > 0) {
+        for (int m = 0; m < R * C; ++m) Load<W>(acc[m], partial + m * W);
+      }
+      for (size_t d = d0; d < d1; d += W) {
+        if (prefetched < prefetch_bytes) {
+          PrefetchAt(prefetch, prefetched, /*to_l2=*/true);
+          prefetched += 64;
+        }
         V tv[C];
 #pragma GCC unroll 8
         for (int c = 0; c < C; ++c) Load<W>(tv[c], t[c] + d);
@@ -293,20 +407,40 @@ SIMILE_INLINE void ScoreTilesImpl(const TileArgs& a) {
           for (int c = 0; c < C; ++c) acc[r * C + c] += qv * tv[c];
         }
       }
-      float sums[R * C];
-      SumLanes<W, R * C>(acc, sums);
-      for (; d < a.dim; ++d) {
-        for (int r = 0; r < R; ++r) {
-          for (int c = 0; c < C; ++c) sums[r * C + c] += q[r][d] * t[c][d];
-        }
+      if (kChunked && d1 < a.stride) {  // More chunks to come.
+        for (int m = 0; m < R * C; ++m) std::memcpy(partial + m * W, &acc[m], sizeof(V));
+        continue;
+      }
+      // Epilogue in vectors: sums in (query, target) order, scaled, clamped, 4 floats per row.
+      V sums[kOut];
+      SumLanesInOrder<W, R * C>(acc, sums);
+      V ts;
+      Load<W>(ts, a.target_scale_x4 + j0 * 4);
+      float scores[R * C];
+      for (int f = 0; f < kOut; ++f) {
+        V x = sums[f] * qs[f] * ts;
+        ClampScores<W>(x);
+        std::memcpy(scores + f * W, &x, sizeof(x));
       }
       for (size_t r = 0; r < nr; ++r) {
         float* out = a.out + (i0 + r) * a.ld + j0;
-        for (size_t c = 0; c < nc; ++c) {
-          out[c] = ClampScore(sums[r * C + c] * qs[r] * a.target_scale[j0 + c]);
+        if (nc == C) {
+          std::memcpy(out, scores + r * C, C * sizeof(float));
+        } else {
+          std::memcpy(out, scores + r * C, nc * sizeof(float));
         }
       }
     }
+  }
+  }
+}
+
+template <int W, int R, int C>
+SIMILE_INLINE void ScoreTilesImpl(const TileArgs& a) {
+  if (a.stride > kDimChunk) {
+    ScoreTilesLoop<W, R, C, true>(a);
+  } else {
+    ScoreTilesLoop<W, R, C, false>(a);
   }
 }
 
@@ -315,50 +449,44 @@ SIMILE_INLINE void ScoreTilesImpl(const TileArgs& a) {
 
 struct KernelSet {
   void (*squared_norms)(const float* rows, size_t n, size_t dim, float* out);
-  void (*dots_and_squared_norms)(const float* query, const float* targets, size_t n, size_t dim, float* dots,
-                                 float* squared_norms);
+  void (*dots_and_squared_norms)(const float* query, const float* targets, size_t n, size_t dim,
+                                 float* dots, float* squared_norms);
+  void (*pack_rows)(const float* src, size_t n, size_t dim, float* dst, size_t stride,
+                    float* squared_norms);
   void (*score_tiles)(const TileArgs& args);
 };
 
-namespace baseline {
-void SquaredNorms(const float* rows, size_t n, size_t dim, float* out) {
-  SquaredNormsImpl<4>(rows, n, dim, out);
-}
-void DotsAndSquaredNorms(const float* q, const float* t, size_t n, size_t dim, float* dots, float* sq) {
-  DotsAndSquaredNormsImpl<4>(q, t, n, dim, dots, sq);
-}
-void ScoreTiles(const TileArgs& args) { ScoreTilesImpl<4, 2, 4>(args); }
-constexpr KernelSet kKernels = {&SquaredNorms, &DotsAndSquaredNorms, &ScoreTiles};
-}  // namespace baseline
+// Defines namespace `ns` with the kernels for vectors of W floats and R x C tiles, compiled with
+// `target_attr`, and their KernelSet `ns::kKernels`.
+#define SIMILE_DEFINE_KERNELS(ns, target_attr, W, R, C)                                       \
+  namespace ns {                                                                             \
+  target_attr void SquaredNorms(const float* rows, size_t n, size_t dim, float* out) {       \
+    SquaredNormsImpl<W>(rows, n, dim, out);                                                  \
+  }                                                                                          \
+  target_attr void DotsAndSquaredNorms(const float* q, const float* t, size_t n, size_t dim, \
+                                       float* dots, float* sq) {                             \
+    DotsAndSquaredNormsImpl<W>(q, t, n, dim, dots, sq);                                      \
+  }                                                                                          \
+  target_attr void PackRows(const float* src, size_t n, size_t dim, float* dst,              \
+                            size_t stride, float* sq) {                                      \
+    PackRowsImpl<W>(src, n, dim, dst, stride, sq);                                           \
+  }                                                                                          \
+  target_attr void ScoreTiles(const TileArgs& args) { ScoreTilesImpl<W, R, C>(args); }       \
+  constexpr KernelSet kKernels = {&SquaredNorms, &DotsAndSquaredNorms, &PackRows,           \
+                                  &ScoreTiles};                                              \
+  }
+
+// 128-bit vectors with 16 registers: 2 x 4 tiles (8 accumulators).
+SIMILE_DEFINE_KERNELS(baseline, , 4, 2, 4)
 
 #if defined(__x86_64__)
 #define SIMILE_HAVE_X86_DISPATCH 1
-
-#define SIMILE_TARGET_AVX2 __attribute__((target("avx2,fma")))
-namespace avx2 {
-SIMILE_TARGET_AVX2 void SquaredNorms(const float* rows, size_t n, size_t dim, float* out) {
-  SquaredNormsImpl<8>(rows, n, dim, out);
-}
-SIMILE_TARGET_AVX2 void DotsAndSquaredNorms(const float* q, const float* t, size_t n, size_t dim, float* dots,
-                                            float* sq) {
-  DotsAndSquaredNormsImpl<8>(q, t, n, dim, dots, sq);
-}
-SIMILE_TARGET_AVX2 void ScoreTiles(const TileArgs& args) { ScoreTilesImpl<8, 2, 4>(args); }
-constexpr KernelSet kKernels = {&SquaredNorms, &DotsAndSquaredNorms, &ScoreTiles};
-}  // namespace avx2
-
-#define SIMILE_TARGET_AVX512 __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma")))
-namespace avx512 {
-SIMILE_TARGET_AVX512 void SquaredNorms(const float* rows, size_t n, size_t dim, float* out) {
-  SquaredNormsImpl<16>(rows, n, dim, out);
-}
-SIMILE_TARGET_AVX512 void DotsAndSquaredNorms(const float* q, const float* t, size_t n, size_t dim,
-                                              float* dots, float* sq) {
-  DotsAndSquaredNormsImpl<16>(q, t, n, dim, dots, sq);
-}
-SIMILE_TARGET_AVX512 void ScoreTiles(const TileArgs& args) { ScoreTilesImpl<16, 4, 4>(args); }
-constexpr KernelSet kKernels = {&SquaredNorms, &DotsAndSquaredNorms, &ScoreTiles};
-}  // namespace avx512
+// AVX2: 16 registers of 8 floats: 2 x 4 tiles.
+SIMILE_DEFINE_KERNELS(avx2, __attribute__((target("avx2,fma"))), 8, 2, 4)
+// AVX-512: 32 registers of 16 floats: 4 x 4 tiles (16 accumulators, 4 target vectors, 1 query).
+SIMILE_DEFINE_KERNELS(avx512,
+                      __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma"))),
+                      16, 4, 4)
 #endif  // defined(__x86_64__)
 
 bool Supports(CpuIsa isa) {
@@ -407,15 +535,17 @@ float MaxAbs(const float* x, size_t dim) {
   return m;
 }
 
-// Writes x * 2^-e (e = exponent of max|x|) to `out`: max|out| is in [1, 2), so its squared norm is safe, and the
-// cosine is unchanged (powers of two scale exactly; only parts below 2^-126 of the maximum can lose bits).
+// Writes x * 2^-e (e = exponent of max|x|) to `out`: max|out| is in [1, 2), so its squared norm is
+// safe, and the cosine is unchanged (powers of two scale exactly; only parts below 2^-126 of the
+// maximum can lose bits).
 void RescaleRow(const float* x, size_t dim, float max_abs, float* out) {
   const int e = std::ilogb(max_abs);
-  for (size_t i = 0; i < dim; ++i) out[i] = static_cast<float>(std::ldexp(static_cast<double>(x[i]), -e));
+  for (size_t i = 0; i < dim; ++i)
+    out[i] = static_cast<float>(std::ldexp(static_cast<double>(x[i]), -e));
 }
 
-// The queries as the kernels use them: a row pointer (the input row, or a rescaled copy), the float scale 1/|q|
-// (0 for a zero row) and |q| in double (0 for a zero row).
+// The queries as the kernels use them: a row pointer (the input row, or a rescaled copy), the float
+// scale 1/|q| (0 for a zero row) and |q| in double (0 for a zero row).
 struct PreparedQueries {
   std::vector<const float*> rows;
   std::vector<float> scale;
@@ -457,7 +587,8 @@ void PrepareQueries(const KernelSet& kernels, MatrixView queries, PreparedQuerie
   }
 }
 
-// cosine(q, t) in double, for targets whose float squared norm is unsafe. q is a prepared query row.
+// cosine(q, t) in double, for targets whose float squared norm is unsafe. q is a prepared query
+// row.
 float SlowCosine(const float* q, double q_norm, const float* t, size_t dim) {
   double dot = 0.0;
   double sq = 0.0;
@@ -470,43 +601,83 @@ float SlowCosine(const float* q, double q_norm, const float* t, size_t dim) {
   return ClampScore(static_cast<float>(dot / (std::sqrt(sq) * q_norm)));
 }
 
-// A block of targets as ScoreTiles uses them. Unsafe rows point to rescaled copies in `rescaled`.
+// Rows handed to ScoreTiles are padded to a multiple of 16 floats (64 bytes).
+size_t PaddedDim(size_t dim) { return (dim + 15) / 16 * 16; }
+
+// 64-byte aligned scratch of the calling thread, grown on demand and kept for its next call, so the
+// blocked path allocates nothing per block (and nothing at all once a pool thread has warmed up).
+enum ScratchSlot { kBlockSlot, kQueryTileSlot, kPartialSlot, kNumScratchSlots };
+float* ThreadScratch(ScratchSlot slot, size_t floats) {
+  thread_local std::vector<float> buffers[kNumScratchSlots];
+  std::vector<float>& buffer = buffers[slot];
+  if (buffer.size() < floats + 16) buffer.resize(floats + 16);
+  const uintptr_t address = reinterpret_cast<uintptr_t>(buffer.data());
+  return buffer.data() + ((64 - address % 64) % 64) / sizeof(float);
+}
+
+// A block of targets as ScoreTiles uses them: packed rows (unsafe rows rescaled in place) and
+// their 1/|t| scales (0 for zero rows).
 struct TargetBlock {
-  const float* rows[kMaxBlockRows];
+  float* rows = nullptr;  // n rows of `stride` floats in the thread's scratch.
   float scale[kMaxBlockRows];
+  float scale_x4[kMaxBlockRows * 4];  // See TileArgs::target_scale_x4.
   size_t n = 0;
 };
 
-void PrepareBlock(const KernelSet& kernels, const float* first, size_t n, size_t dim, TargetBlock* b,
-                  std::vector<float>* rescaled) {
+void PrepareBlock(const KernelSet& kernels, const float* first, size_t n, size_t dim,
+                  size_t stride, TargetBlock* b) {
   float sq[kMaxBlockRows];
-  kernels.squared_norms(first, n, dim, sq);
+  b->rows = ThreadScratch(kBlockSlot, n * stride);
   b->n = n;
+  kernels.pack_rows(first, n, dim, b->rows, stride, sq);
   for (size_t j = 0; j < n; ++j) {
-    const float* row = first + j * dim;
+    float* row = b->rows + j * stride;
     float s = sq[j];
     if (!IsSafeSquaredNorm(s)) {
       const float max_abs = MaxAbs(row, dim);
       if (max_abs == 0.0f) {
-        b->rows[j] = row;
         b->scale[j] = 0.0f;
         continue;
       }
-      if (rescaled->empty()) rescaled->resize(kMaxBlockRows * dim);  // Once per work item, and only if needed.
-      float* copy = rescaled->data() + j * dim;
-      RescaleRow(row, dim, max_abs, copy);
-      kernels.squared_norms(copy, 1, dim, &s);
-      row = copy;
+      RescaleRow(row, dim, max_abs, row);
+      kernels.squared_norms(row, 1, dim, &s);
     }
-    b->rows[j] = row;
     b->scale[j] = static_cast<float>(1.0 / std::sqrt(static_cast<double>(s)));
   }
+  for (size_t j = 0; j < (n + 3) / 4 * 4; ++j) {
+    for (size_t copy = 0; copy < 4; ++copy) {
+      b->scale_x4[j / 4 * 16 + copy * 4 + j % 4] = j < n ? b->scale[j] : 0.0f;
+    }
+  }
+}
+
+// TileArgs for queries [q0, q0 + nq) of `q` against `block`, written to out (row stride ld).
+TileArgs MakeTileArgs(const PreparedQueries& q, size_t q0, size_t nq, const TargetBlock& block,
+                      size_t dim, float* out, size_t ld, const float* prefetch,
+                      size_t prefetch_bytes) {
+  const size_t stride = PaddedDim(dim);
+  return TileArgs{q.rows.data() + q0,
+                  q.scale.data() + q0,
+                  nq,
+                  block.rows,
+                  block.scale_x4,
+                  block.n,
+                  dim,
+                  stride,
+                  ThreadScratch(kQueryTileSlot, kMaxTileQueries * stride),
+                  stride > kDimChunk
+                      ? ThreadScratch(kPartialSlot, (block.n + 3) / 4 * kPartialFloatsPerTile)
+                      : nullptr,
+                  out,
+                  ld,
+                  prefetch,
+                  prefetch_bytes};
 }
 
 // Single-query pass over targets [begin, end): calls emit(first_row, count, scores) per sub-range.
 template <typename Emit>
-void ScoreOneQuery(const KernelSet& kernels, const PreparedQueries& q, MatrixView targets, size_t begin,
-                   size_t end, Emit emit) {
+void ScoreOneQuery(const KernelSet& kernels, const PreparedQueries& q, MatrixView targets,
+                   size_t begin, size_t end, Emit emit) {
   const size_t dim = targets.dim;
   float dots[kSubRows];
   float sqs[kSubRows];
@@ -534,9 +705,11 @@ struct Plan {
 Plan MakePlan(MatrixView queries, MatrixView targets, ThreadPool* pool) {
   Plan plan;
   const uint64_t work = uint64_t{queries.rows} * targets.rows * targets.dim;
-  if (pool != nullptr && work >= kMinParallelWork) plan.parallelism = std::max(1, pool->num_threads());
-  const size_t row_bytes = size_t{targets.dim} * sizeof(float);
-  size_t rows = std::clamp<size_t>(kBlockBytes / row_bytes, 4, kMaxBlockRows);
+  if (pool != nullptr && work >= kMinParallelWork)
+    plan.parallelism = std::max(1, pool->num_threads());
+  const size_t row_bytes = PaddedDim(targets.dim) * sizeof(float);
+  size_t rows = std::clamp<size_t>(kBlockBytes / row_bytes, kMinBlockRows, kMaxBlockRows);
+  rows = std::max<size_t>(4, std::min(rows, kMaxBlockBytes / row_bytes));
   plan.block_rows = rows / 4 * 4;
   plan.num_blocks = (targets.rows + plan.block_rows - 1) / plan.block_rows;
   return plan;
@@ -561,20 +734,56 @@ size_t SingleQueryGrain(const Plan& plan, size_t n, size_t dim) {
   return std::max(kMinChunkRows, std::min(grain, per_thread));
 }
 
-// Query groups for the blocked path: enough (block, group) items to keep 2 items per thread when blocks are few.
+// Query groups for the blocked path: enough (block, group) items to keep 2 items per thread when
+// blocks are few.
 size_t QueryGroupRows(const Plan& plan, size_t nq, size_t num_ranges) {
-  const size_t want = 2 * static_cast<size_t>(plan.parallelism);
+  const size_t want = plan.parallelism > 1 ? 2 * static_cast<size_t>(plan.parallelism) : 1;
   size_t groups = num_ranges >= want ? 1 : (want + num_ranges - 1) / num_ranges;
   groups = std::min(groups, (nq + 3) / 4);
   const size_t rows = (nq + groups - 1) / groups;
   return (rows + 3) / 4 * 4;
 }
 
+// Target ranges of whole units (blocks, or single-query chunks): about `per_thread` ranges per
+// thread when parallel, one range otherwise.
+struct BlockRanges {
+  size_t count = 0;  // Ranges; the last may be short or even empty.
+  size_t rows = 0;   // Target rows per range (a multiple of the unit).
+};
+
+BlockRanges MakeBlockRanges(const Plan& plan, size_t n, size_t per_thread, size_t unit = 0) {
+  if (unit == 0) unit = plan.block_rows;
+  const size_t units = (n + unit - 1) / unit;
+  const size_t wanted = plan.parallelism > 1 ? per_thread * plan.parallelism : 1;
+  const size_t units_per_range = (units + std::min(units, wanted) - 1) / std::min(units, wanted);
+  BlockRanges ranges;
+  ranges.rows = units_per_range * unit;
+  ranges.count = (n + ranges.rows - 1) / ranges.rows;
+  return ranges;
+}
+
+// Packs each block of range `range` in turn and calls fn(block, first_row, next, next_bytes),
+// where [next, next + next_bytes) is the following block of the range (to prefetch), if any.
+template <typename Fn>
+void ForEachBlock(const KernelSet& kernels, const Plan& plan, MatrixView targets,
+                  const BlockRanges& ranges, size_t range, Fn fn) {
+  const size_t end = std::min<size_t>(targets.rows, (range + 1) * ranges.rows);
+  TargetBlock block;
+  for (size_t t0 = range * ranges.rows; t0 < end; t0 += plan.block_rows) {
+    PrepareBlock(kernels, targets.Row(t0), std::min(plan.block_rows, end - t0), targets.dim,
+                 PaddedDim(targets.dim), &block);
+    const size_t next = t0 + plan.block_rows;
+    const size_t next_rows = next < end ? std::min(plan.block_rows, end - next) : 0;
+    fn(static_cast<const TargetBlock&>(block), t0, next < end ? targets.Row(next) : nullptr,
+       next_rows * targets.dim * sizeof(float));
+  }
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // The two entry points.
 
-void Scores(const KernelSet& kernels, MatrixView queries, MatrixView targets, float* scores, size_t ld,
-            ThreadPool* pool) {
+void Scores(const KernelSet& kernels, MatrixView queries, MatrixView targets, float* scores,
+            size_t ld, ThreadPool* pool) {
   const Plan plan = MakePlan(queries, targets, pool);
   PreparedQueries q;
   PrepareQueries(kernels, queries, &q);
@@ -593,25 +802,24 @@ void Scores(const KernelSet& kernels, MatrixView queries, MatrixView targets, fl
     return;
   }
 
-  // Compute bound: target blocks in L2, register tiles over (queries x block).
+  // Compute bound: runs of target blocks (x query groups when blocks are few) per work item.
   const size_t nq = queries.rows;
-  const size_t group_rows = QueryGroupRows(plan, nq, plan.num_blocks);
+  const BlockRanges ranges = MakeBlockRanges(plan, n, 4);
+  const size_t group_rows = QueryGroupRows(plan, nq, ranges.count);
   const size_t groups = (nq + group_rows - 1) / group_rows;
-  RunItems(pool, plan, plan.num_blocks * groups, [&](size_t item) {
-    const size_t t0 = item / groups * plan.block_rows;
+  RunItems(pool, plan, ranges.count * groups, [&](size_t item) {
     const size_t q0 = item % groups * group_rows;
-    TargetBlock block;
-    std::vector<float> rescaled;
-    PrepareBlock(kernels, targets.Row(t0), std::min(plan.block_rows, n - t0), dim, &block, &rescaled);
-    const TileArgs args{q.rows.data() + q0, q.scale.data() + q0, std::min(group_rows, nq - q0),
-                        block.rows,         block.scale,         block.n,
-                        dim,                scores + q0 * ld + t0, ld};
-    kernels.score_tiles(args);
+    const size_t rows = std::min(group_rows, nq - q0);
+    ForEachBlock(kernels, plan, targets, ranges, item / groups,
+                 [&](const TargetBlock& block, size_t t0, const float* next, size_t next_bytes) {
+                   kernels.score_tiles(MakeTileArgs(q, q0, rows, block, dim,
+                                                    scores + q0 * ld + t0, ld, next, next_bytes));
+                 });
   });
 }
 
-void TopK(const KernelSet& kernels, MatrixView queries, MatrixView targets, uint32_t k, uint32_t index_offset,
-          uint32_t* top_indices, float* top_scores, ThreadPool* pool) {
+void TopK(const KernelSet& kernels, MatrixView queries, MatrixView targets, uint32_t k,
+          uint32_t index_offset, uint32_t* top_indices, float* top_scores, ThreadPool* pool) {
   const Plan plan = MakePlan(queries, targets, pool);
   PreparedQueries q;
   PrepareQueries(kernels, queries, &q);
@@ -620,12 +828,12 @@ void TopK(const KernelSet& kernels, MatrixView queries, MatrixView targets, uint
   const size_t nq = queries.rows;
   const size_t keep = std::min<size_t>(k, n);
 
-  // Target ranges, each with its own accumulator per query; a range is a run of blocks (or rows for one query).
+  // Target ranges, each with its own accumulator per query; a range is a run of blocks (or rows for
+  // one query).
   const bool single = nq == 1;
   const size_t unit = single ? SingleQueryGrain(plan, n, dim) : plan.block_rows;
-  const size_t units = (n + unit - 1) / unit;
-  const size_t num_ranges = std::min(units, 2 * static_cast<size_t>(plan.parallelism));
-  const size_t units_per_range = (units + num_ranges - 1) / num_ranges;
+  const BlockRanges ranges = MakeBlockRanges(plan, n, 2, unit);
+  const size_t num_ranges = ranges.count;
   const size_t group_rows = single ? 1 : QueryGroupRows(plan, nq, num_ranges);
   const size_t groups = (nq + group_rows - 1) / group_rows;
 
@@ -638,34 +846,39 @@ void TopK(const KernelSet& kernels, MatrixView queries, MatrixView targets, uint
 
   RunItems(pool, plan, num_ranges * groups, [&](size_t item) {
     const size_t range = item / groups;
-    const size_t t_begin = std::min(n, range * units_per_range * unit);
-    const size_t t_end = std::min(n, t_begin + units_per_range * unit);
+    const size_t t_begin = std::min(n, range * ranges.rows);
+    const size_t t_end = std::min(n, t_begin + ranges.rows);
     TopKAccumulator* range_acc = acc.data() + range * nq;
     if (single) {
-      ScoreOneQuery(kernels, q, targets, t_begin, t_end, [&](size_t first, size_t count, const float* s) {
-        for (size_t j = 0; j < count; ++j) range_acc[0].Push(s[j], static_cast<uint32_t>(first + j) + index_offset);
-      });
+      ScoreOneQuery(kernels, q, targets, t_begin, t_end,
+                    [&](size_t first, size_t count, const float* s) {
+                      for (size_t j = 0; j < count; ++j)
+                        range_acc[0].Push(s[j], static_cast<uint32_t>(first + j) + index_offset);
+                    });
       return;
     }
     const size_t q_begin = item % groups * group_rows;
     const size_t q_end = std::min(nq, q_begin + group_rows);
-    TargetBlock block;
-    std::vector<float> rescaled;
     float buffer[kTopKQueryStep * kMaxBlockRows];
-    for (size_t t0 = t_begin; t0 < t_end; t0 += plan.block_rows) {
-      PrepareBlock(kernels, targets.Row(t0), std::min(plan.block_rows, t_end - t0), dim, &block, &rescaled);
-      for (size_t q0 = q_begin; q0 < q_end; q0 += kTopKQueryStep) {
-        const size_t rows = std::min(kTopKQueryStep, q_end - q0);
-        const TileArgs args{q.rows.data() + q0, q.scale.data() + q0, rows, block.rows, block.scale, block.n,
-                            dim,                buffer,              block.n};
-        kernels.score_tiles(args);
-        for (size_t r = 0; r < rows; ++r) {
-          TopKAccumulator& top = range_acc[q0 + r];
-          const float* s = buffer + r * block.n;
-          for (size_t j = 0; j < block.n; ++j) top.Push(s[j], static_cast<uint32_t>(t0 + j) + index_offset);
-        }
-      }
-    }
+    ForEachBlock(kernels, plan, targets, ranges, range,
+                 [&](const TargetBlock& block, size_t t0, const float* next, size_t next_bytes) {
+                   // The next block's prefetch is shared out over the query steps.
+                   const size_t steps = (q_end - q_begin + kTopKQueryStep - 1) / kTopKQueryStep;
+                   const size_t slice = (next_bytes / steps + 63) / 64 * 64;
+                   for (size_t q0 = q_begin; q0 < q_end; q0 += kTopKQueryStep) {
+                     const size_t rows = std::min(kTopKQueryStep, q_end - q0);
+                     const size_t done = (q0 - q_begin) / kTopKQueryStep * slice;
+                     kernels.score_tiles(MakeTileArgs(
+                         q, q0, rows, block, dim, buffer, block.n, next + done / sizeof(float),
+                         std::min(slice, next_bytes - std::min(done, next_bytes))));
+                     for (size_t r = 0; r < rows; ++r) {
+                       TopKAccumulator& top = range_acc[q0 + r];
+                       const float* s = buffer + r * block.n;
+                       for (size_t j = 0; j < block.n; ++j)
+                         top.Push(s[j], static_cast<uint32_t>(t0 + j) + index_offset);
+                     }
+                   }
+                 });
   });
 
   // Merge the ranges' candidates per query.
@@ -709,7 +922,8 @@ const char* CpuIsaName(CpuIsa isa) {
   }
 }
 
-void CpuCosineScores(MatrixView queries, MatrixView targets, float* scores, size_t ld, ThreadPool* pool) {
+void CpuCosineScores(MatrixView queries, MatrixView targets, float* scores, size_t ld,
+                     ThreadPool* pool) {
   Scores(KernelsFor(BestCpuIsa()), queries, targets, scores, ld, pool);
 }
 
@@ -718,13 +932,14 @@ void CpuCosineTopK(MatrixView queries, MatrixView targets, uint32_t k, uint32_t 
   TopK(KernelsFor(BestCpuIsa()), queries, targets, k, index_offset, top_indices, top_scores, pool);
 }
 
-void CpuCosineScoresWithIsa(CpuIsa isa, MatrixView queries, MatrixView targets, float* scores, size_t ld,
-                            ThreadPool* pool) {
+void CpuCosineScoresWithIsa(CpuIsa isa, MatrixView queries, MatrixView targets, float* scores,
+                            size_t ld, ThreadPool* pool) {
   Scores(CheckedKernels(isa), queries, targets, scores, ld, pool);
 }
 
 void CpuCosineTopKWithIsa(CpuIsa isa, MatrixView queries, MatrixView targets, uint32_t k,
-                          uint32_t index_offset, uint32_t* top_indices, float* top_scores, ThreadPool* pool) {
+                          uint32_t index_offset, uint32_t* top_indices, float* top_scores,
+                          ThreadPool* pool) {
   TopK(CheckedKernels(isa), queries, targets, k, index_offset, top_indices, top_scores, pool);
 }
 

@@ -1,16 +1,17 @@
-// The CPU cosine-similarity kernel: full Q x N score matrices and per-query top-k, vectorized with runtime
-// dispatch (one binary; AVX-512 or AVX2+FMA code where the CPU has it, 128-bit code elsewhere) and split across a
-// ThreadPool.
+// The CPU cosine-similarity kernel: full Q x N score matrices and per-query top-k, vectorized with
+// runtime dispatch (one binary; AVX-512 or AVX2+FMA code where the CPU has it, 128-bit code
+// elsewhere) and split across a ThreadPool.
 //
-// Numerics: float arithmetic on the fast path, |score - exact| <= ~1e-6 for typical data. A row whose float
-// squared norm would overflow, underflow or lose precision (outside [2^-100, 2^100]) is rescaled by a power of
-// two or handled in double, so every finite input gives a finite, correct result. The cosine of a zero vector
-// (either side) is exactly 0. Scores are clamped to [-1, 1].
+// Numerics: float arithmetic on the fast path, |score - exact| <= ~1e-6 for typical data. A row
+// whose float squared norm would overflow, underflow or lose precision (outside [2^-100, 2^100]) is
+// rescaled by a power of two or handled in double, so every finite input gives a finite, correct
+// result. The cosine of a zero vector (either side) is exactly 0. Scores are clamped to [-1, 1].
 //
-// Preconditions (validated by callers): rows >= 1, dim >= 1, queries.dim == targets.dim, all values finite.
+// Preconditions (validated by callers): rows >= 1, dim >= 1, queries.dim == targets.dim, all values
+// finite.
 //
-// Thread safety: the functions may be called concurrently from any threads, pool threads included, as long as
-// their output buffers do not overlap. They only read the inputs.
+// Thread safety: the functions may be called concurrently from any threads, pool threads included,
+// as long as their output buffers do not overlap. They only read the inputs.
 #ifndef SIMILE_CORE_CPU_COSINE_H_
 #define SIMILE_CORE_CPU_COSINE_H_
 
@@ -22,17 +23,21 @@
 
 namespace simile {
 
-// scores[q * ld + t] = cosine(queries.Row(q), targets.Row(t)) for all q < Q, t < N; ld >= targets.rows. Entries
-// of a row past N are not touched. `pool` may be nullptr (then everything runs on the calling thread).
-void CpuCosineScores(MatrixView queries, MatrixView targets, float* scores, size_t ld, ThreadPool* pool);
+// scores[q * ld + t] = cosine(queries.Row(q), targets.Row(t)) for all q < Q, t < N; ld >=
+// targets.rows. Entries of a row past N are not touched. `pool` may be nullptr (then everything
+// runs on the calling thread).
+void CpuCosineScores(MatrixView queries, MatrixView targets, float* scores, size_t ld,
+                     ThreadPool* pool);
 
-// For each query q, its min(k, N) best targets, best first (higher score first; equal scores: lower index
-// first), written at top_indices[q * k + i] / top_scores[q * k + i]. Indices are target row + index_offset
-// (index_offset + N must fit in uint32_t). 1 <= k <= N. Temporary memory is O(threads * Q * k + one block).
+// For each query q, its min(k, N) best targets, best first (higher score first; equal scores: lower
+// index first), written at top_indices[q * k + i] / top_scores[q * k + i]. Indices are target row +
+// index_offset (index_offset + N must fit in uint32_t). 1 <= k <= N. Temporary memory is O(threads
+// * Q * k + one block).
 void CpuCosineTopK(MatrixView queries, MatrixView targets, uint32_t k, uint32_t index_offset,
                    uint32_t* top_indices, float* top_scores, ThreadPool* pool);
 
-// The instruction sets the kernel has code for. The functions above use the best one the CPU supports.
+// The instruction sets the kernel has code for. The functions above use the best one the CPU
+// supports.
 enum class CpuIsa : uint8_t {
   kBaseline,  // 128-bit vectors: SSE2 on x86-64, the target's own vectors elsewhere.
   kAvx2,      // AVX2 + FMA (x86-64-v3).
@@ -46,10 +51,11 @@ enum class CpuIsa : uint8_t {
 [[nodiscard]] const char* CpuIsaName(CpuIsa isa);
 
 // For tests and benchmarks: the same as above with the code for `isa`, which must be supported.
-void CpuCosineScoresWithIsa(CpuIsa isa, MatrixView queries, MatrixView targets, float* scores, size_t ld,
-                            ThreadPool* pool);
+void CpuCosineScoresWithIsa(CpuIsa isa, MatrixView queries, MatrixView targets, float* scores,
+                            size_t ld, ThreadPool* pool);
 void CpuCosineTopKWithIsa(CpuIsa isa, MatrixView queries, MatrixView targets, uint32_t k,
-                          uint32_t index_offset, uint32_t* top_indices, float* top_scores, ThreadPool* pool);
+                          uint32_t index_offset, uint32_t* top_indices, float* top_scores,
+                          ThreadPool* pool);
 
 }  // namespace simile
 

@@ -1,8 +1,11 @@
 #include "core/executor.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "core/chunk_planner.h"
+#include "core/chunked_run.h"
 #include "core/task_validation.h"
 
 namespace simile {
@@ -17,73 +20,228 @@ absl::Status CheckBuffers(const CosineTask& task, const ResultBuffers& out) {
   return absl::InternalError("result buffers are not sized for the task");
 }
 
+ChunkPlanInput GpuPlanInput(const CosineTask& task, const DeviceMemoryModel& memory,
+                            uint64_t usable_bytes, const ChunkingOptions& chunking) {
+  ChunkPlanInput in;
+  in.rows = task.targets.rows;
+  in.dim = task.targets.dim;
+  in.bytes_per_element = sizeof(float);
+  in.fixed_bytes = memory.fixed_bytes;
+  in.bytes_per_row_extra = memory.bytes_per_row_extra;
+  in.free_bytes = usable_bytes;
+  in.headroom_bytes = 0;  // Already taken off usable_bytes (see Run).
+  in.min_chunk_rows = std::min<uint64_t>(chunking.min_gpu_chunk_rows, task.targets.rows);
+  return in;
+}
+
+// Rows of CPU work per chunk: cpu_chunk_macs multiply-adds, at least one row.
+uint64_t CpuRowsPerChunk(const CosineTask& task, const ChunkingOptions& chunking) {
+  const uint64_t per_row = uint64_t{task.queries.rows} * task.queries.dim;
+  return std::max<uint64_t>(1, chunking.cpu_chunk_macs / std::max<uint64_t>(1, per_row));
+}
+
 }  // namespace
 
 Executor::Executor(Components components) : c_(std::move(components)) {}
 
-bool Executor::GpuUsable() const { return c_.gpu != nullptr && c_.gpu->Available(); }
-
-absl::Status Executor::CheckContext(const RequestContext& context) const {
-  if (context.is_cancelled && context.is_cancelled()) {
-    return absl::CancelledError("the caller cancelled the request");
+absl::StatusOr<std::unique_ptr<Executor>> Executor::Create(Components components) {
+  if (components.cpu == nullptr || components.clock == nullptr || components.config == nullptr) {
+    return absl::InvalidArgumentError("executor: cpu, clock and config are required");
   }
-  if (c_.clock->Now() >= context.deadline) {
-    return absl::DeadlineExceededError("the request's deadline passed before its work was done");
-  }
-  return absl::OkStatus();
+  std::unique_ptr<Executor> e(new Executor(std::move(components)));
+  std::shared_ptr<const ServingConfig> config = e->c_.config->Current();
+  PerformanceTracker::Options tracker_options;
+  tracker_options.window_size = config->tracker_window;
+  absl::StatusOr<std::unique_ptr<PerformanceTracker>> tracker =
+      PerformanceTracker::Create(tracker_options, e->c_.clock);
+  if (!tracker.ok()) return tracker.status();
+  e->tracker_ = *std::move(tracker);
+  absl::StatusOr<std::unique_ptr<CircuitBreaker>> breaker =
+      CircuitBreaker::Create(config->breaker, e->c_.clock, e->c_.on_breaker_transition);
+  if (!breaker.ok()) return breaker.status();
+  e->breaker_ = *std::move(breaker);
+  absl::StatusOr<std::shared_ptr<const Runtime>> runtime = e->BuildRuntime(std::move(config));
+  if (!runtime.ok()) return runtime.status();
+  MutexLock lock(&e->runtime_mu_);
+  e->runtime_ = *std::move(runtime);
+  return e;
 }
+
+absl::StatusOr<std::shared_ptr<const Executor::Runtime>> Executor::BuildRuntime(
+    std::shared_ptr<const ServingConfig> config) const {
+  auto runtime = std::make_shared<Runtime>();
+  absl::StatusOr<std::unique_ptr<TableDispatchPolicy>> policy =
+      TableDispatchPolicy::Create(config->policy);
+  if (!policy.ok()) return policy.status();
+  runtime->policy = *std::move(policy);
+  runtime->ticker = std::make_unique<ExplorationTicker>(config->policy.explore_fraction);
+  if (c_.gpu != nullptr && c_.gpu->memory_query() != nullptr) {
+    absl::StatusOr<std::unique_ptr<VramMonitor>> vram =
+        VramMonitor::Create(c_.gpu->memory_query(), c_.clock, config->vram);
+    if (!vram.ok()) return vram.status();
+    runtime->vram = *std::move(vram);
+  }
+  runtime->config = std::move(config);
+  return std::shared_ptr<const Runtime>(std::move(runtime));
+}
+
+std::shared_ptr<const Executor::Runtime> Executor::CurrentRuntime() const {
+  std::shared_ptr<const ServingConfig> config = c_.config->Current();
+  {
+    MutexLock lock(&runtime_mu_);
+    if (runtime_->config == config) return runtime_;
+  }
+  // A reload happened: build outside the lock, then publish unless a newer one won meanwhile.
+  // ConfigStore only publishes validated configurations, so building cannot fail short of a bug;
+  // then the old runtime stays.
+  absl::StatusOr<std::shared_ptr<const Runtime>> built = BuildRuntime(config);
+  MutexLock lock(&runtime_mu_);
+  if (built.ok() && (*built)->config->version > runtime_->config->version) {
+    (void)breaker_->SetOptions(config->breaker);  // Valid: checked by ServingConfig::Validate.
+    runtime_ = *std::move(built);
+  }
+  return runtime_;
+}
+
+bool Executor::GpuUsable() const { return c_.gpu != nullptr && c_.gpu->Available(); }
 
 absl::StatusOr<ExecutionReport> Executor::Run(const CosineTask& task, const ResultBuffers& out,
                                               const RequestContext& context) const {
-  const std::shared_ptr<const ServingConfig> config = c_.config->Current();
-  if (absl::Status s = ValidateTask(task, config->limits); !s.ok()) return s;
+  const std::shared_ptr<const Runtime> runtime = CurrentRuntime();
+  const ServingConfig& config = *runtime->config;
+  if (absl::Status s = ValidateTask(task, config.limits); !s.ok()) return s;
   if (absl::Status s = CheckBuffers(task, out); !s.ok()) return s;
-
-  const absl::Time start = c_.clock->Now();
-  ExecutionReport report;
-  switch (task.placement) {
-    case Placement::kGpu:
-      if (!GpuUsable()) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "placement GPU was requested but this server has no usable GPU: ", c_.gpu_unavailable_reason));
-      }
-      return absl::UnimplementedError("the GPU path is not wired in yet");
-    case Placement::kCpu:
-      report.backend = BackendKind::kCpu;
-      report.rule = DispatchRule::kPlacementCpu;
-      break;
-    case Placement::kAuto:
-      report.backend = BackendKind::kCpu;
-      report.rule = DispatchRule::kGpuUnavailable;
-      break;
+  const bool gpu_usable = GpuUsable();
+  if (task.placement == Placement::kGpu && !gpu_usable) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "placement GPU was requested but this server has no usable GPU: ",
+        c_.gpu == nullptr
+            ? c_.gpu_unavailable_reason
+            : absl::StrCat(c_.gpu->description(), " was marked unusable after a fatal error")));
   }
-  if (absl::Status s = CheckContext(context); !s.ok()) return s;
-  if (absl::Status s = RunOnCpu(task, out, &report); !s.ok()) return s;
-  report.compute_time = c_.clock->Now() - start;
+
+  // One consistent read of everything the decision depends on.
+  DispatchContext dc;
+  dc.placement = task.placement;
+  dc.gpu_available = gpu_usable;
+  dc.breaker_allows = breaker_->AllowsRequests();
+  dc.q = task.queries.rows;
+  dc.n = task.targets.rows;
+  dc.d = task.queries.dim;
+  dc.operation = OperationFor(dc.q);
+  dc.size_class = SizeClassOf(dc.q, dc.n, dc.d);
+  dc.estimate = tracker_->EstimateFor(dc.operation, dc.size_class);
+  dc.now = c_.clock->Now();
+  dc.usable_vram_bytes =
+      UINT64_MAX;  // A GPU backend without a memory query is not planned against memory.
+  if (gpu_usable && runtime->vram != nullptr) {
+    const VramBudget budget = runtime->vram->Budget();
+    const uint64_t headroom = config.chunking.gpu_headroom_bytes;
+    dc.usable_vram_bytes = budget.usable_bytes > headroom ? budget.usable_bytes - headroom : 0;
+    const DeviceMemoryModel memory = c_.gpu->MemoryModel(dc.q, dc.d, task.top_k);
+    dc.min_chunk_vram_bytes =
+        MinChunkBytes(GpuPlanInput(task, memory, dc.usable_vram_bytes, config.chunking));
+  }
+  const Decision decision = DecideWithExploration(*runtime->policy, dc, runtime->ticker.get());
+  return RunWithDecision(task, out, context, *runtime, dc, decision);
+}
+
+absl::StatusOr<ExecutionReport> Executor::RunWithDecision(
+    const CosineTask& task, const ResultBuffers& out, const RequestContext& context,
+    const Runtime& runtime, const DispatchContext& dc, Decision decision) const {
+  const ServingConfig& config = *runtime.config;
+  const bool forced_gpu = task.placement == Placement::kGpu;
+  const absl::Time start = c_.clock->Now();
+
+  ChunkedRunParams params;
+  params.task = &task;
+  params.out = out;
+  params.context = &context;
+  params.clock = c_.clock;
+  params.cpu = c_.cpu;
+  params.primary = c_.cpu;
+  params.cpu_rows_per_chunk = CpuRowsPerChunk(task, config.chunking);
+  params.primary_rows_per_chunk = params.cpu_rows_per_chunk;
+  params.counters = &counters_;
+
+  if (decision.backend == BackendKind::kGpu) {
+    const DeviceMemoryModel memory = c_.gpu->MemoryModel(dc.q, dc.d, task.top_k);
+    absl::StatusOr<ChunkPlan> plan =
+        PlanChunks(GpuPlanInput(task, memory, dc.usable_vram_bytes, config.chunking));
+    if (!plan.ok()) {
+      // Only a forced placement gets here: otherwise insufficient_vram would have chosen the CPU.
+      if (forced_gpu) {
+        return absl::ResourceExhaustedError(
+            absl::StrCat("not enough free GPU memory for this request: ", plan.status().message()));
+      }
+      decision = Decision{BackendKind::kCpu, DispatchRule::kInsufficientVram};
+    } else if (!breaker_->TryAcquirePermission()) {  // Half-open with its probe quota used up.
+      if (forced_gpu) {
+        const CircuitBreakerSnapshot b = breaker_->Snapshot();
+        return absl::UnavailableError(absl::StrCat(
+            "placement GPU was requested but the GPU circuit breaker is open (retry in ",
+            absl::FormatDuration(b.time_until_retry), "); last GPU error: ", b.last_error));
+      }
+      decision = Decision{BackendKind::kCpu, DispatchRule::kCircuitOpen};
+    } else {
+      params.primary = c_.gpu;
+      params.allow_fallback = !forced_gpu;
+      params.primary_rows_per_chunk = plan->rows_per_chunk;
+      params.primary_min_rows = std::min<uint64_t>(config.chunking.min_gpu_chunk_rows, dc.n);
+    }
+  }
+
+  ExecutionReport report;
+  report.backend = decision.backend;
+  report.rule = decision.rule;
+  counters_.CountDecision(decision.backend, decision.rule);
+  const ChunkedRunResult result = RunChunked(params, &report);
+  const absl::Duration latency = c_.clock->Now() - start;
+
+  // Feed what happened back into the breaker and the tracker.
+  const bool interrupted = result.status.code() == absl::StatusCode::kCancelled ||
+                           result.status.code() == absl::StatusCode::kDeadlineExceeded;
+  if (decision.backend == BackendKind::kGpu) {
+    if (result.primary_failed) {
+      breaker_->RecordFailure(result.primary_error);
+      tracker_->Record(BackendKind::kGpu, dc.operation, dc.size_class, latency, Outcome::kFailure);
+    } else if (result.primary_chunks_ok > 0 && !interrupted) {
+      breaker_->RecordSuccess();  // Out-of-memory is not a fault of the GPU (see the breaker's
+                                  // contract).
+      tracker_->Record(BackendKind::kGpu, dc.operation, dc.size_class, latency,
+                       result.primary_out_of_memory ? Outcome::kOutOfMemory : Outcome::kSuccess);
+    } else {
+      breaker_->ReleasePermission();
+      if (result.primary_out_of_memory) {
+        tracker_->Record(BackendKind::kGpu, dc.operation, dc.size_class, latency,
+                         Outcome::kOutOfMemory);
+      }
+    }
+  } else if (result.status.ok()) {
+    tracker_->Record(BackendKind::kCpu, dc.operation, dc.size_class, latency, Outcome::kSuccess);
+  }
+  if (report.fallback != FallbackReason::kNone) counters_.CountFallback(report.fallback);
+  if (!result.status.ok()) return result.status;
+  report.compute_time = latency;
   return report;
 }
 
-absl::Status Executor::RunOnCpu(const CosineTask& task, const ResultBuffers& out,
-                                ExecutionReport* report) const {
-  ChunkArgs args;
-  args.queries = task.queries;
-  args.targets = task.targets;
-  args.top_k = task.top_k;
-  args.out.scores = out.scores.data();
-  args.out.ld = task.targets.rows;
-  args.out.top_indices = out.top_indices.data();
-  args.out.top_scores = out.top_scores.data();
-  absl::StatusOr<uint64_t> written = c_.cpu->Cosine(args);
-  if (!written.ok()) {
-    return absl::InternalError(absl::StrCat("the CPU backend failed: ", written.status().message()));
+ExecutorSnapshot Executor::Snapshot() const {
+  const std::shared_ptr<const Runtime> runtime = CurrentRuntime();
+  ExecutorSnapshot s;
+  s.config = runtime->config;
+  s.gpu_present = c_.gpu != nullptr;
+  s.gpu_available = GpuUsable();
+  s.gpu_description = c_.gpu != nullptr ? c_.gpu->description() : "";
+  s.gpu_unavailable_reason = s.gpu_available ? "" : c_.gpu_unavailable_reason;
+  s.performance = tracker_->Snapshot();
+  s.breaker = breaker_->Snapshot();
+  if (runtime->vram != nullptr) {
+    s.vram = runtime->vram->Budget();
+    s.vram_query_failures = runtime->vram->query_failures();
   }
-  if (*written != args.ExpectedResults()) {
-    return absl::InternalError(absl::StrCat("the CPU backend wrote ", *written, " results instead of ",
-                                            args.ExpectedResults()));
-  }
-  ++report->chunks;
-  ++report->cpu_chunks;
-  return absl::OkStatus();
+  s.counters = counters_.Snapshot();
+  return s;
 }
 
 }  // namespace simile

@@ -1,57 +1,118 @@
-// Executor: runs one CosineTask from validation to the last result, deciding where it runs and recovering from
-// backend failures, and reports how it ran.
+// Executor: runs one CosineTask from validation to the last result. It decides where the task runs
+// (the dispatch policy over one consistent read of the performance tracker, the circuit breaker and
+// the VRAM budget), plans GPU chunks to fit free device memory, recovers from GPU failures chunk by
+// chunk (core/chunked_run.h), feeds what happened back into the tracker and the breaker, and
+// reports how the task ran.
 //
-// Every call ends with either all results written to the caller's buffers or an error; never a partial result
-// reported as complete. Errors:
-// - InvalidArgument / ResourceExhausted from validation (core/task_validation.h);
-// - FailedPrecondition when PLACEMENT_GPU is asked for and no usable GPU exists;
-// - DeadlineExceeded / Cancelled when the caller's deadline passes or it goes away (checked between chunks);
-// - Internal when a backend returns a wrong number of results or the CPU path itself fails.
+// Every call ends with all results written to the caller's buffers or an error; never a partial
+// result reported as complete. Errors:
+// - INVALID_ARGUMENT / RESOURCE_EXHAUSTED from validation (core/task_validation.h);
+// - FAILED_PRECONDITION when PLACEMENT_GPU is asked for and no usable GPU exists;
+// - UNAVAILABLE when PLACEMENT_GPU is asked for and the circuit breaker is open, or the GPU fails;
+// - RESOURCE_EXHAUSTED when PLACEMENT_GPU is asked for and the GPU runs out of memory at the
+// smallest chunk;
+// - DEADLINE_EXCEEDED / CANCELLED, checked before every chunk;
+// - INTERNAL when the CPU path fails or returns a wrong number of results.
 //
-// Thread safety: Run may be called concurrently from any number of threads.
+// Configuration: each call reads the configuration once and uses it (and the policy, exploration
+// ticker and VRAM monitor built from it) to the end, so a reload never changes a request half-way.
+//
+// Thread safety: Run and Snapshot may be called concurrently from any number of threads.
 #ifndef SIMILE_CORE_EXECUTOR_H_
 #define SIMILE_CORE_EXECUTOR_H_
 
+#include <memory>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "core/backend.h"
+#include "core/circuit_breaker.h"
 #include "core/clock.h"
 #include "core/config_store.h"
 #include "core/cosine_task.h"
+#include "core/dispatch_policy.h"
+#include "core/dispatcher_counters.h"
 #include "core/execution_report.h"
+#include "core/mutex.h"
+#include "core/performance_tracker.h"
 #include "core/request_context.h"
+#include "core/vram_monitor.h"
 
 namespace simile {
+
+// Everything the executor knows, for the status RPC, the status page and metrics.
+struct ExecutorSnapshot {
+  std::shared_ptr<const ServingConfig> config;
+  bool gpu_present = false;    // A GPU backend was configured.
+  bool gpu_available = false;  // ...and is usable now.
+  std::string gpu_description;
+  std::string gpu_unavailable_reason;
+  PerformanceSnapshot performance;
+  CircuitBreakerSnapshot breaker;
+  VramBudget vram;  // Zero when there is no GPU.
+  uint64_t vram_query_failures = 0;
+  DispatcherCountersSnapshot counters;
+};
 
 class Executor {
  public:
   // Collaborators; none is owned, all must outlive the executor.
   struct Components {
-    Backend* cpu = nullptr;        // Required.
-    Backend* gpu = nullptr;        // Null when the server has no GPU backend.
-    std::string gpu_unavailable_reason = "this server was built without CUDA";  // Shown when gpu is unusable.
-    const Clock* clock = nullptr;  // Required.
-    ConfigStore* config = nullptr; // Required.
+    Backend* cpu = nullptr;  // Required.
+    Backend* gpu = nullptr;  // Null when the server has no GPU backend.
+    std::string gpu_unavailable_reason =
+        "this server was built without CUDA";  // When gpu is unusable.
+    const Clock* clock = nullptr;              // Required.
+    ConfigStore* config = nullptr;             // Required.
+    // Called on every circuit-breaker state change (under the breaker's lock: it must not call back
+    // into the executor); may be empty.
+    CircuitBreaker::TransitionListener on_breaker_transition;
   };
 
-  explicit Executor(Components components);
+  // InvalidArgument when a required component is missing or the current configuration is invalid.
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<Executor>> Create(Components components);
 
   Executor(const Executor&) = delete;
   Executor& operator=(const Executor&) = delete;
 
-  // Validates `task` against the current configuration, runs it, and writes its results to `out`, which must be
-  // sized for the task (Q * N scores, or Q * top_k indices and scores).
-  [[nodiscard]] absl::StatusOr<ExecutionReport> Run(const CosineTask& task, const ResultBuffers& out,
+  // Validates `task` against the current configuration, runs it, and writes its results to `out`,
+  // which must be sized for the task (Q * N scores, or Q * top_k indices and scores).
+  [[nodiscard]] absl::StatusOr<ExecutionReport> Run(const CosineTask& task,
+                                                    const ResultBuffers& out,
                                                     const RequestContext& context) const;
 
+  // Everything above, each part consistent in itself.
+  [[nodiscard]] ExecutorSnapshot Snapshot() const;
+
  private:
+  // The configuration a request runs on, with what is built from it. Immutable once published,
+  // except for the ticker and the VRAM monitor, which are thread-safe.
+  struct Runtime {
+    std::shared_ptr<const ServingConfig> config;
+    std::unique_ptr<TableDispatchPolicy> policy;
+    std::unique_ptr<ExplorationTicker> ticker;
+    std::unique_ptr<VramMonitor> vram;  // Null without a GPU.
+  };
+
+  explicit Executor(Components components);
+
+  // The Runtime for the current configuration, rebuilt on the first request after a reload.
+  [[nodiscard]] std::shared_ptr<const Runtime> CurrentRuntime() const;
+  [[nodiscard]] absl::StatusOr<std::shared_ptr<const Runtime>> BuildRuntime(
+      std::shared_ptr<const ServingConfig> config) const;
+
   [[nodiscard]] bool GpuUsable() const;
-  [[nodiscard]] absl::Status CheckContext(const RequestContext& context) const;
-  [[nodiscard]] absl::Status RunOnCpu(const CosineTask& task, const ResultBuffers& out,
-                                      ExecutionReport* report) const;
+  [[nodiscard]] absl::StatusOr<ExecutionReport> RunWithDecision(
+      const CosineTask& task, const ResultBuffers& out, const RequestContext& context,
+      const Runtime& runtime, const DispatchContext& dc, Decision decision) const;
 
   const Components c_;
+  std::unique_ptr<PerformanceTracker> tracker_;
+  std::unique_ptr<CircuitBreaker> breaker_;
+  mutable DispatcherCounters counters_;
+
+  mutable Mutex runtime_mu_;
+  mutable std::shared_ptr<const Runtime> runtime_ ABSL_GUARDED_BY(runtime_mu_);
 };
 
 }  // namespace simile

@@ -1,7 +1,7 @@
 // MatrixView: a non-owning view of a dense row-major float32 matrix.
 //
-// Thread safety: a MatrixView is a pointer and two sizes; it is safe to copy and read from any thread as long as
-// the memory it points to outlives it and is not written concurrently.
+// Thread safety: a MatrixView is a pointer and two sizes; it is safe to copy and read from any
+// thread as long as the memory it points to outlives it and is not written concurrently.
 #ifndef SIMILE_CORE_MATRIX_VIEW_H_
 #define SIMILE_CORE_MATRIX_VIEW_H_
 

@@ -48,10 +48,10 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "core/mutex.h"
 #include "absl/time/time.h"
 #include "core/backend_kind.h"
 #include "core/clock.h"
+#include "core/mutex.h"
 
 namespace simile {
 

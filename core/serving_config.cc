@@ -10,6 +10,14 @@ constexpr uint64_t kMaxResultElementsCeiling = uint64_t{1} << 29;
 
 }  // namespace
 
+absl::Status ChunkingOptions::Validate() const {
+  if (min_gpu_chunk_rows == 0)
+    return absl::InvalidArgumentError("chunking.min_gpu_chunk_rows must be >= 1");
+  if (cpu_chunk_macs == 0)
+    return absl::InvalidArgumentError("chunking.cpu_chunk_macs must be >= 1");
+  return absl::OkStatus();
+}
+
 absl::Status ServingConfig::Validate() const {
   if (limits.max_dim == 0) return absl::InvalidArgumentError("limits.max_dim must be >= 1");
   if (limits.max_queries == 0) return absl::InvalidArgumentError("limits.max_queries must be >= 1");
@@ -19,7 +27,15 @@ absl::Status ServingConfig::Validate() const {
                                                    kMaxResultElementsCeiling,
                                                    "] (a response cannot exceed 2 GiB)"));
   }
-  return absl::OkStatus();
+  // Each component names its fields as the configuration file's sections do (dispatch_policy.*,
+  // circuit_breaker.*, vram_monitor.*, chunking.*, tracker.*).
+  if (absl::Status s = policy.Validate(); !s.ok()) return s;
+  if (absl::Status s = breaker.Validate(); !s.ok()) return s;
+  if (absl::Status s = vram.Validate(); !s.ok()) return s;
+  if (absl::Status s = chunking.Validate(); !s.ok()) return s;
+  PerformanceTracker::Options tracker;
+  tracker.window_size = tracker_window;
+  return tracker.Validate();
 }
 
 }  // namespace simile

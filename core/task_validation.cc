@@ -18,46 +18,44 @@ absl::Status CheckMatrixShape(const MatrixView& m, absl::string_view name, const
                                                      limits.max_dim, " (limits.max_dim)"));
   }
   if (m.rows > max_rows) {
-    return absl::ResourceExhaustedError(absl::StrCat(name, ".rows ", m.rows, " exceeds the limit of ",
-                                                     max_rows, " (", rows_limit_name, ")"));
+    return absl::ResourceExhaustedError(absl::StrCat(
+        name, ".rows ", m.rows, " exceeds the limit of ", max_rows, " (", rows_limit_name, ")"));
   }
   return absl::OkStatus();
 }
 
-// True when the float's exponent bits are all ones (NaN or +-Inf). Branch-free so the scan vectorizes.
+// True when the float's exponent bits are all ones (NaN or +-Inf). Branch-free so the scan
+// vectorizes.
 inline bool IsNonFinite(uint32_t bits) { return (bits & 0x7f800000u) == 0x7f800000u; }
 
 }  // namespace
 
 absl::Status ValidateTaskShape(const CosineTask& task, const Limits& limits) {
-  if (absl::Status s =
-          CheckMatrixShape(task.queries, "queries", limits, limits.max_queries, "limits.max_queries");
+  if (absl::Status s = CheckMatrixShape(task.queries, "queries", limits, limits.max_queries,
+                                        "limits.max_queries");
       !s.ok()) {
     return s;
   }
-  if (absl::Status s =
-          CheckMatrixShape(task.targets, "targets", limits, limits.max_targets, "limits.max_targets");
+  if (absl::Status s = CheckMatrixShape(task.targets, "targets", limits, limits.max_targets,
+                                        "limits.max_targets");
       !s.ok()) {
     return s;
   }
   if (task.targets.dim != task.queries.dim) {
-    return absl::InvalidArgumentError(absl::StrCat("targets.dim (", task.targets.dim,
-                                                   ") differs from queries.dim (", task.queries.dim,
-                                                   ")"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "targets.dim (", task.targets.dim, ") differs from queries.dim (", task.queries.dim, ")"));
   }
   if (task.top_k > task.targets.rows) {
-    return absl::InvalidArgumentError(absl::StrCat("top_k (", task.top_k,
-                                                   ") exceeds the number of targets (",
-                                                   task.targets.rows, ")"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "top_k (", task.top_k, ") exceeds the number of targets (", task.targets.rows, ")"));
   }
-  const uint64_t results = task.top_k == 0
-                               ? task.num_scores()
-                               : static_cast<uint64_t>(task.queries.rows) * task.top_k;
+  const uint64_t results =
+      task.top_k == 0 ? task.num_scores() : static_cast<uint64_t>(task.queries.rows) * task.top_k;
   if (results > limits.max_result_elements) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "the result would hold ", results, " scores (queries.rows x ",
-        task.top_k == 0 ? "targets.rows" : "top_k", "), above the limit of ",
-        limits.max_result_elements, " (limits.max_result_elements)"));
+    return absl::ResourceExhaustedError(
+        absl::StrCat("the result would hold ", results, " scores (queries.rows x ",
+                     task.top_k == 0 ? "targets.rows" : "top_k", "), above the limit of ",
+                     limits.max_result_elements, " (limits.max_result_elements)"));
   }
   return absl::OkStatus();
 }
@@ -75,9 +73,9 @@ absl::Status CheckFinite(const MatrixView& m, absl::string_view name) {
     if (any_bad == 0) continue;
     for (uint32_t c = 0; c < m.dim; ++c) {
       if (!std::isfinite(row[c])) {
-        return absl::InvalidArgumentError(absl::StrCat(name, " row ", r, " has a non-finite value (",
-                                                       std::isnan(row[c]) ? "NaN" : "Inf",
-                                                       ") at column ", c));
+        return absl::InvalidArgumentError(
+            absl::StrCat(name, " row ", r, " has a non-finite value (",
+                         std::isnan(row[c]) ? "NaN" : "Inf", ") at column ", c));
       }
     }
   }

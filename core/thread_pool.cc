@@ -8,8 +8,9 @@
 namespace simile {
 namespace {
 
-// Shared by the caller of ParallelFor and the pool threads helping it. Held by shared_ptr because a helper task
-// may start only after the caller has returned; such a helper finds no chunk left and never touches `fn`.
+// Shared by the caller of ParallelFor and the pool threads helping it. Held by shared_ptr because a
+// helper task may start only after the caller has returned; such a helper finds no chunk left and
+// never touches `fn`.
 class ParallelForState {
  public:
   ParallelForState(size_t n, size_t grain, absl::FunctionRef<void(size_t, size_t)> fn)
@@ -27,8 +28,8 @@ class ParallelForState {
       ++finished;
     }
     if (finished == 0) return;
-    // acq_rel: releases this thread's writes made in fn_ and, for the last finisher, acquires everyone else's
-    // before it signals the caller through the mutex.
+    // acq_rel: releases this thread's writes made in fn_ and, for the last finisher, acquires
+    // everyone else's before it signals the caller through the mutex.
     if (chunks_done_.fetch_add(finished, std::memory_order_acq_rel) + finished == num_chunks_) {
       MutexLock lock(&mu_);
       all_done_ = true;
@@ -88,7 +89,8 @@ void ThreadPool::WorkerLoop() {
     absl::AnyInvocable<void()> task;
     {
       MutexLock lock(&mu_);
-      // The predicate runs with mu_ held (CondVar::Wait's contract); the analysis cannot see into the lambda.
+      // The predicate runs with mu_ held (CondVar::Wait's contract); the analysis cannot see into
+      // the lambda.
       work_cv_.Wait(&mu_, [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return HasWorkOrStopping(); });
       if (queue_.empty()) return;  // Stopping and drained.
       task = std::move(queue_.front());

@@ -1,11 +1,13 @@
-// ThreadPool: the service's one pool of worker threads, for request execution and for splitting one request's
-// kernel across cores.
+// ThreadPool: the service's one pool of worker threads, for request execution and for splitting one
+// request's kernel across cores.
 //
-// Why one pool: OpenMP and BLAS pools spin after use and fight each other and gRPC's threads for the cores
-// (BUILD-NOTES measured a 2-thread request 5-8x slower with two pools). Everything compute-heavy runs here.
+// Why one pool: OpenMP and BLAS pools spin after use and fight each other and gRPC's threads for
+// the cores (BUILD-NOTES measured a 2-thread request 5-8x slower with two pools). Everything
+// compute-heavy runs here.
 //
-// ParallelFor never deadlocks even when called from a pool thread while every other thread is busy: the calling
-// thread works through the range itself and pool threads only help, so progress never depends on a free worker.
+// ParallelFor never deadlocks even when called from a pool thread while every other thread is busy:
+// the calling thread works through the range itself and pool threads only help, so progress never
+// depends on a free worker.
 //
 // Thread safety: every method may be called from any thread, including pool threads.
 #ifndef SIMILE_CORE_THREAD_POOL_H_
@@ -37,15 +39,17 @@ class ThreadPool {
   // Queues `task` to run on a worker thread.
   void Schedule(absl::AnyInvocable<void()> task);
 
-  // Calls fn(begin, end) over disjoint sub-ranges that together cover [0, n), each at most `grain` long
-  // (grain >= 1), using the calling thread and up to `max_parallelism - 1` pool threads (0: every worker).
-  // Returns when every sub-range is done. fn must be safe to call concurrently on disjoint ranges.
+  // Calls fn(begin, end) over disjoint sub-ranges that together cover [0, n), each at most `grain`
+  // long (grain >= 1), using the calling thread and up to `max_parallelism - 1` pool threads (0:
+  // every worker). Returns when every sub-range is done. fn must be safe to call concurrently on
+  // disjoint ranges.
   void ParallelFor(size_t n, size_t grain, absl::FunctionRef<void(size_t, size_t)> fn,
                    int max_parallelism = 0);
 
   [[nodiscard]] int num_threads() const { return static_cast<int>(workers_.size()); }
 
-  // Number of tasks waiting for a worker (a point-in-time reading, for metrics and admission control).
+  // Number of tasks waiting for a worker (a point-in-time reading, for metrics and admission
+  // control).
   [[nodiscard]] size_t QueueLength() const;
 
  private:

@@ -22,8 +22,8 @@ void TopKAccumulator::ReplaceWorst(float score, uint32_t index) {
   for (;;) {  // Sift down: move the worse child up while it is worse than the new pair.
     size_t child = 2 * i + 1;
     if (child >= size_) break;
-    if (child + 1 < size_ &&
-        IsBetter(data_[child].score, data_[child].index, data_[child + 1].score, data_[child + 1].index)) {
+    if (child + 1 < size_ && IsBetter(data_[child].score, data_[child].index,
+                                      data_[child + 1].score, data_[child + 1].index)) {
       ++child;
     }
     if (!IsBetter(score, index, data_[child].score, data_[child].index)) break;
@@ -47,7 +47,8 @@ absl::Span<const ScoredIndex> TopKAccumulator::SortBestFirst() {
 
 namespace {
 
-// K-way merge of best-first lists. `Head(list, pos)` returns the (score, index) pair at `pos` of list `list`.
+// K-way merge of best-first lists. `Head(list, pos)` returns the (score, index) pair at `pos` of
+// list `list`.
 template <typename SizeFn, typename HeadFn>
 size_t MergeSorted(size_t num_lists, SizeFn size_of, HeadFn head, size_t k, uint32_t* out_indices,
                    float* out_scores) {
@@ -61,7 +62,8 @@ size_t MergeSorted(size_t num_lists, SizeFn size_of, HeadFn head, size_t k, uint
       for (size_t l = 0; l < num_lists; ++l) {
         if (pos[l] == size_of(l)) continue;
         const ScoredIndex pair = head(l, pos[l]);
-        if (best == num_lists || IsBetter(pair.score, pair.index, best_pair.score, best_pair.index)) {
+        if (best == num_lists ||
+            IsBetter(pair.score, pair.index, best_pair.score, best_pair.index)) {
           best = l;
           best_pair = pair;
         }
@@ -105,15 +107,18 @@ size_t MergeSorted(size_t num_lists, SizeFn size_of, HeadFn head, size_t k, uint
 
 }  // namespace
 
-size_t MergeTopK(absl::Span<const TopKList> lists, size_t k, uint32_t* out_indices, float* out_scores) {
+size_t MergeTopK(absl::Span<const TopKList> lists, size_t k, uint32_t* out_indices,
+                 float* out_scores) {
   return MergeSorted(
       lists.size(), [&](size_t l) { return lists[l].size; },
-      [&](size_t l, size_t pos) { return ScoredIndex{lists[l].scores[pos], lists[l].indices[pos]}; }, k,
-      out_indices, out_scores);
+      [&](size_t l, size_t pos) {
+        return ScoredIndex{lists[l].scores[pos], lists[l].indices[pos]};
+      },
+      k, out_indices, out_scores);
 }
 
-size_t MergeTopK(absl::Span<const absl::Span<const ScoredIndex>> lists, size_t k, uint32_t* out_indices,
-                 float* out_scores) {
+size_t MergeTopK(absl::Span<const absl::Span<const ScoredIndex>> lists, size_t k,
+                 uint32_t* out_indices, float* out_scores) {
   return MergeSorted(
       lists.size(), [&](size_t l) { return lists[l].size(); },
       [&](size_t l, size_t pos) { return lists[l][pos]; }, k, out_indices, out_scores);

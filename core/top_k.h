@@ -1,11 +1,12 @@
-// Top-k selection shared by the CPU kernel and the chunked executor: the one ordering of (score, index) pairs,
-// a bounded accumulator that keeps the k best pairs pushed into it, and a merge of several best-first candidate
-// lists of one query into its k best.
+// Top-k selection shared by the CPU kernel and the chunked executor: the one ordering of (score,
+// index) pairs, a bounded accumulator that keeps the k best pairs pushed into it, and a merge of
+// several best-first candidate lists of one query into its k best.
 //
-// Ordering: a higher score is better; among equal scores the lower index is better. Scores must not be NaN.
+// Ordering: a higher score is better; among equal scores the lower index is better. Scores must not
+// be NaN.
 //
-// Thread safety: IsBetter and MergeTopK are pure functions. A TopKAccumulator is not synchronized: use one per
-// thread (or guard it externally).
+// Thread safety: IsBetter and MergeTopK are pure functions. A TopKAccumulator is not synchronized:
+// use one per thread (or guard it externally).
 #ifndef SIMILE_CORE_TOP_K_H_
 #define SIMILE_CORE_TOP_K_H_
 
@@ -17,7 +18,8 @@
 namespace simile {
 
 // True when (score_a, index_a) ranks strictly before (score_b, index_b).
-[[nodiscard]] constexpr bool IsBetter(float score_a, uint32_t index_a, float score_b, uint32_t index_b) {
+[[nodiscard]] constexpr bool IsBetter(float score_a, uint32_t index_a, float score_b,
+                                      uint32_t index_b) {
   return score_a > score_b || (score_a == score_b && index_a < index_b);
 }
 
@@ -63,20 +65,24 @@ class TopKAccumulator {
   size_t size_ = 0;
 };
 
-// One best-first candidate list of a query, as structure-of-arrays (the layout CpuCosineTopK writes).
+// One best-first candidate list of a query, as structure-of-arrays (the layout CpuCosineTopK
+// writes).
 struct TopKList {
   const uint32_t* indices = nullptr;
   const float* scores = nullptr;
   size_t size = 0;
 };
 
-// Merges best-first candidate lists of one query (disjoint indices) into its min(k, total) best, best first,
-// written to out_indices[0..) and out_scores[0..) (room for k each). Returns how many were written.
-size_t MergeTopK(absl::Span<const TopKList> lists, size_t k, uint32_t* out_indices, float* out_scores);
-
-// The same for lists of ScoredIndex, each sorted best first (e.g. from TopKAccumulator::SortBestFirst).
-size_t MergeTopK(absl::Span<const absl::Span<const ScoredIndex>> lists, size_t k, uint32_t* out_indices,
+// Merges best-first candidate lists of one query (disjoint indices) into its min(k, total) best,
+// best first, written to out_indices[0..) and out_scores[0..) (room for k each). Returns how many
+// were written.
+size_t MergeTopK(absl::Span<const TopKList> lists, size_t k, uint32_t* out_indices,
                  float* out_scores);
+
+// The same for lists of ScoredIndex, each sorted best first (e.g. from
+// TopKAccumulator::SortBestFirst).
+size_t MergeTopK(absl::Span<const absl::Span<const ScoredIndex>> lists, size_t k,
+                 uint32_t* out_indices, float* out_scores);
 
 }  // namespace simile
 

@@ -20,7 +20,7 @@ uint64_t FractionOf(uint64_t bytes, double fraction) {
 
 }  // namespace
 
-std::string_view Name(BudgetSource source) {
+absl::string_view Name(BudgetSource source) {
   switch (source) {
     case BudgetSource::kFresh:
       return "fresh";

@@ -30,9 +30,10 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "core/mutex.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "core/clock.h"
+#include "core/mutex.h"
 
 namespace simile {
 
@@ -62,7 +63,7 @@ enum class BudgetSource : uint8_t {
   kPessimistic,  // The query failed and no answer younger than cache_ttl exists.
 };
 // Label values: "fresh", "cached", "pessimistic".
-[[nodiscard]] std::string_view Name(BudgetSource source);
+[[nodiscard]] absl::string_view Name(BudgetSource source);
 
 struct VramBudget {
   // What a request may plan to use (see the formulas above).

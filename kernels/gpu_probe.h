@@ -1,5 +1,6 @@
-// GPU discovery: which CUDA devices this process can use, or why it can use none. The public header of
-// kernels/ has no CUDA types, so that everything outside kernels/ compiles without the CUDA toolkit.
+// GPU discovery: which CUDA devices this process can use, or why it can use none. The public header
+// of kernels/ has no CUDA types, so that everything outside kernels/ compiles without the CUDA
+// toolkit.
 //
 // Thread safety: ProbeGpus may be called from any thread; it queries the CUDA runtime each time.
 #ifndef SIMILE_KERNELS_GPU_PROBE_H_
@@ -20,7 +21,8 @@ struct GpuDeviceInfo {
 
 struct GpuProbeResult {
   std::vector<GpuDeviceInfo> devices;  // Empty when no GPU is usable.
-  std::string unavailable_reason;      // Why `devices` is empty, for the log and for FAILED_PRECONDITION.
+  std::string
+      unavailable_reason;  // Why `devices` is empty, for the log and for FAILED_PRECONDITION.
 };
 
 // True when this build contains the CUDA backend.

@@ -1,5 +1,6 @@
-// The one place where an absl::Status from core/ becomes a grpc::Status (codes map one to one; the message is
-// passed through unchanged, since core's messages already name the field and the problem).
+// The one place where an absl::Status from core/ becomes a grpc::Status (codes map one to one; the
+// message is passed through unchanged, since core's messages already name the field and the
+// problem).
 #ifndef SIMILE_SERVER_GRPC_STATUS_H_
 #define SIMILE_SERVER_GRPC_STATUS_H_
 

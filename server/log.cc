@@ -82,7 +82,9 @@ absl::StatusOr<LogLevel> ParseLogLevel(absl::string_view name) {
       absl::StrCat("unknown log level '", name, "' (expected debug, info, warning or error)"));
 }
 
-void SetLogLevel(LogLevel level) { g_level.store(static_cast<int>(level), std::memory_order_relaxed); }
+void SetLogLevel(LogLevel level) {
+  g_level.store(static_cast<int>(level), std::memory_order_relaxed);
+}
 
 bool LogEnabled(LogLevel level) {
   return static_cast<int>(level) >= g_level.load(std::memory_order_relaxed);

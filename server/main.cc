@@ -1,5 +1,5 @@
-// simile-server: serves simile.v1.Similarity over gRPC. Parses flags, starts the server, and turns signals into
-// actions: SIGHUP reloads the configuration file, SIGTERM/SIGINT shut down gracefully.
+// simile-server: serves simile.v1.Similarity over gRPC. Parses flags, starts the server, and turns
+// signals into actions: SIGHUP reloads the configuration file, SIGTERM/SIGINT shut down gracefully.
 #include <pthread.h>
 #include <signal.h>
 
@@ -18,27 +18,35 @@
 ABSL_FLAG(std::string, grpc_address, "0.0.0.0:50051",
           "Address the gRPC API listens on (host:port; port 0 picks a free port).");
 ABSL_FLAG(std::string, metrics_address, "0.0.0.0:9464",
-          "Address for the HTTP metrics/status endpoint. Reserved: this version does not serve HTTP yet.");
+          "Address for the HTTP metrics/status endpoint. Reserved: this version does not serve "
+          "HTTP yet.");
 ABSL_FLAG(std::string, config, "",
           "Configuration file in protobuf text format (simile.v1.ServerConfig; example: "
           "deploy/config/simile.pbtxt). Empty: built-in defaults. Re-read on SIGHUP.");
+ABSL_FLAG(std::string, hardware_profile, "",
+          "Hardware profile (same text format; written by simile-calibrate, e.g. "
+          "deploy/profiles/*.pbtxt): "
+          "measured dispatch thresholds, applied before --config. Re-read on SIGHUP.");
 ABSL_FLAG(int, worker_threads, 0,
           "Worker threads that run requests and kernels; 0 means one per hardware thread.");
 ABSL_FLAG(int, max_receive_message_bytes, 64 * 1024 * 1024,
           "Largest request accepted, in bytes (gRPC answers RESOURCE_EXHAUSTED above it).");
-ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
-          "On SIGTERM/SIGINT, how long in-flight requests may run before they are cancelled (e.g. 10s).");
-ABSL_FLAG(std::string, log_level, "info", "Lowest log level written: debug, info, warning or error.");
-ABSL_FLAG(std::string, port_file, "",
-          "If set, write the bound gRPC port to this file once serving (for scripts that bind port 0).");
+ABSL_FLAG(
+    absl::Duration, shutdown_grace, absl::Seconds(10),
+    "On SIGTERM/SIGINT, how long in-flight requests may run before they are cancelled (e.g. 10s).");
+ABSL_FLAG(std::string, log_level, "info",
+          "Lowest log level written: debug, info, warning or error.");
+ABSL_FLAG(
+    std::string, port_file, "",
+    "If set, write the bound gRPC port to this file once serving (for scripts that bind port 0).");
 
 namespace {
 
 using simile::server::Log;
 using simile::server::LogLevel;
 
-// Blocks the signals simile handles in every thread (threads inherit the mask), so that only sigwait() below
-// receives them.
+// Blocks the signals simile handles in every thread (threads inherit the mask), so that only
+// sigwait() below receives them.
 sigset_t HandledSignals() {
   sigset_t set;
   sigemptyset(&set);
@@ -52,14 +60,18 @@ sigset_t HandledSignals() {
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
-      "simile-server: batch cosine similarity over gRPC (simile.v1.Similarity) on CUDA GPUs and CPUs.\n"
-      "Runs on the CPU alone when no GPU is usable. Signals: SIGHUP reloads --config; SIGTERM/SIGINT shut\n"
-      "down gracefully.\nUsage: simile-server [--grpc_address=0.0.0.0:50051] [--config=FILE] [flags]");
+      "simile-server: batch cosine similarity over gRPC (simile.v1.Similarity) on CUDA GPUs and "
+      "CPUs.\n"
+      "Runs on the CPU alone when no GPU is usable. Signals: SIGHUP reloads --config; "
+      "SIGTERM/SIGINT shut\n"
+      "down gracefully.\nUsage: simile-server [--grpc_address=0.0.0.0:50051] [--config=FILE] "
+      "[flags]");
   absl::ParseCommandLine(argc, argv);
 
   absl::StatusOr<LogLevel> level = simile::server::ParseLogLevel(absl::GetFlag(FLAGS_log_level));
   if (!level.ok()) {
-    std::fprintf(stderr, "simile-server: --log_level: %s\n", std::string(level.status().message()).c_str());
+    std::fprintf(stderr, "simile-server: --log_level: %s\n",
+                 std::string(level.status().message()).c_str());
     return 2;
   }
   simile::server::SetLogLevel(*level);
@@ -73,6 +85,7 @@ int main(int argc, char** argv) {
   options.max_receive_message_bytes = absl::GetFlag(FLAGS_max_receive_message_bytes);
   options.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
   options.config_path = absl::GetFlag(FLAGS_config);
+  options.hardware_profile_path = absl::GetFlag(FLAGS_hardware_profile);
 
   absl::StatusOr<std::unique_ptr<simile::server::SimileServer>> server =
       simile::server::SimileServer::Start(options);
@@ -88,7 +101,8 @@ int main(int argc, char** argv) {
     int signal = 0;
     if (sigwait(&signals, &signal) != 0) continue;
     if (signal == SIGHUP) {
-      (void)(*server)->ReloadConfig();  // Logged either way; a bad file keeps the old configuration.
+      (void)(*server)
+          ->ReloadConfig();  // Logged either way; a bad file keeps the old configuration.
       continue;
     }
     Log(LogLevel::kInfo, "signal_received", {{"signal", signal == SIGTERM ? "SIGTERM" : "SIGINT"}});

@@ -3,9 +3,9 @@
 #include <bit>
 #include <cstdint>
 #include <cstring>
-#include "absl/strings/string_view.h"
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 
 namespace simile::server {
 namespace {
@@ -27,14 +27,15 @@ constexpr Placement ToCorePlacement(v1::Placement p) {
 absl::StatusOr<MatrixView> DecodeMatrix(const v1::Matrix& m, absl::string_view name,
                                         std::vector<float>* scratch) {
   MatrixView view{nullptr, m.rows(), m.dim()};
-  // rows or dim of 0 is reported by core's shape validation, with no data checks that would mislead.
+  // rows or dim of 0 is reported by core's shape validation, with no data checks that would
+  // mislead.
   if (m.rows() == 0 || m.dim() == 0) return view;
   const bool has_values = m.values_size() > 0;
   const bool has_raw = !m.raw().empty();
   if (has_values == has_raw) {
-    return absl::InvalidArgumentError(absl::StrCat(name, ": exactly one of ", name, ".values or ", name,
-                                                   ".raw must carry the data (",
-                                                   has_values ? "both are set" : "neither is set", ")"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        name, ": exactly one of ", name, ".values or ", name, ".raw must carry the data (",
+        has_values ? "both are set" : "neither is set", ")"));
   }
   const uint64_t expected = static_cast<uint64_t>(m.rows()) * m.dim();
   if (has_values) {
@@ -48,10 +49,12 @@ absl::StatusOr<MatrixView> DecodeMatrix(const v1::Matrix& m, absl::string_view n
   }
   const size_t raw_bytes = m.raw().size();
   if (raw_bytes % sizeof(float) != 0 || raw_bytes / sizeof(float) != expected) {
-    // rows * dim fits in 64 bits (both are 32-bit); 4 * rows * dim may not, so it is printed only when it does.
+    // rows * dim fits in 64 bits (both are 32-bit); 4 * rows * dim may not, so it is printed only
+    // when it does.
     const bool fits = expected <= UINT64_MAX / sizeof(float);
     return absl::InvalidArgumentError(absl::StrCat(
-        name, ".raw holds ", raw_bytes, " bytes but 4 * rows * dim = 4 * ", m.rows(), " * ", m.dim(), " = ",
+        name, ".raw holds ", raw_bytes, " bytes but 4 * rows * dim = 4 * ", m.rows(), " * ",
+        m.dim(), " = ",
         fits ? absl::StrCat(expected * sizeof(float)) : std::string("more than 2^64")));
   }
   const char* bytes = m.raw().data();
@@ -72,9 +75,11 @@ absl::StatusOr<CosineTask> DecodeCosineRequest(const v1::CosineRequest& request,
   if (!request.has_queries()) return absl::InvalidArgumentError("queries is required");
   if (!request.has_targets()) return absl::InvalidArgumentError("targets is required");
   CosineTask task;
-  absl::StatusOr<MatrixView> queries = DecodeMatrix(request.queries(), "queries", &scratch->queries);
+  absl::StatusOr<MatrixView> queries =
+      DecodeMatrix(request.queries(), "queries", &scratch->queries);
   if (!queries.ok()) return queries.status();
-  absl::StatusOr<MatrixView> targets = DecodeMatrix(request.targets(), "targets", &scratch->targets);
+  absl::StatusOr<MatrixView> targets =
+      DecodeMatrix(request.targets(), "targets", &scratch->targets);
   if (!targets.ok()) return targets.status();
   task.queries = *queries;
   task.targets = *targets;

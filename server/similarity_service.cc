@@ -25,8 +25,16 @@ grpc::ServerUnaryReactor* SimilarityService::Cosine(grpc::CallbackServerContext*
                                                     const v1::CosineRequest* request,
                                                     v1::CosineResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  // Counted before the drain check, so that Shutdown, which drains and then waits for the count to reach zero,
+  // either sees this request or this request sees the drain.
+  in_flight_.fetch_add(1, std::memory_order_seq_cst);
+  if (draining_.load(std::memory_order_seq_cst)) {
+    in_flight_.fetch_sub(1, std::memory_order_relaxed);
+    reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                 "simile is shutting down; retry on another replica"));
+    return reactor;
+  }
   const absl::Time queued_at = clock_->Now();
-  in_flight_.fetch_add(1, std::memory_order_relaxed);
   // request, response and context stay valid until reactor->Finish(); the worker calls it last.
   pool_->Schedule([this, context, request, response, reactor, queued_at] {
     const absl::Time started_at = clock_->Now();
@@ -48,7 +56,8 @@ grpc::ServerUnaryReactor* SimilarityService::Cosine(grpc::CallbackServerContext*
       response->Clear();  // Never send a partial result with an error.
       if (LogEnabled(LogLevel::kDebug)) {
         Log(LogLevel::kDebug, "request_failed",
-            {{"method", "Cosine"}, {"code", absl::StatusCodeToString(status.code())},
+            {{"method", "Cosine"},
+             {"code", absl::StatusCodeToString(status.code())},
              {"message", status.message()}});
       }
     }

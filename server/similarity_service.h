@@ -1,9 +1,9 @@
-// SimilarityService: the gRPC front of simile.v1.Similarity. It adapts wire messages to core/ and back and
-// nothing more: the handler decodes nothing and computes nothing on gRPC's threads; it queues the request on
-// the service's ThreadPool and returns, and the worker finishes the RPC.
+// SimilarityService: the gRPC front of simile.v1.Similarity. It adapts wire messages to core/ and
+// back and nothing more: the handler decodes nothing and computes nothing on gRPC's threads; it
+// queues the request on the service's ThreadPool and returns, and the worker finishes the RPC.
 //
-// Thread safety: gRPC calls the handler concurrently; all state is immutable after construction or owned by the
-// collaborators, which are thread-safe.
+// Thread safety: gRPC calls the handler concurrently; all state is immutable after construction or
+// owned by the collaborators, which are thread-safe.
 #ifndef SIMILE_SERVER_SIMILARITY_SERVICE_H_
 #define SIMILE_SERVER_SIMILARITY_SERVICE_H_
 
@@ -27,6 +27,9 @@ class SimilarityService final : public v1::Similarity::CallbackService {
                                    const v1::CosineRequest* request,
                                    v1::CosineResponse* response) override;
 
+  // From now on, new requests are refused with UNAVAILABLE; requests already received run to the end.
+  void BeginDrain() { draining_.store(true, std::memory_order_seq_cst); }
+
   // Requests received and not yet finished (queued or running).
   [[nodiscard]] int64_t InFlight() const { return in_flight_.load(std::memory_order_relaxed); }
 
@@ -34,8 +37,10 @@ class SimilarityService final : public v1::Similarity::CallbackService {
   const Executor* const executor_;
   ThreadPool* const pool_;
   const Clock* const clock_;
-  // Relaxed: a gauge read on its own; it orders nothing.
+  // The increment in Cosine and draining_ use seq_cst so that a request and BeginDrain cannot both miss each
+  // other (Dekker-style: store then load on each side). Other accesses are relaxed gauge reads.
   std::atomic<int64_t> in_flight_{0};
+  std::atomic<bool> draining_{false};
 };
 
 }  // namespace simile::server

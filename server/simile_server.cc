@@ -1,13 +1,14 @@
 #include "server/simile_server.h"
 
-#include <chrono>
-#include <thread>
-#include <utility>
-
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_builder.h>
+
+#include <algorithm>
+#include <chrono>
+#include <thread>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "core/clock.h"
@@ -18,8 +19,12 @@
 namespace simile::server {
 namespace {
 
-// The health-checking service names clients may ask about: "" (the whole server) and the API service.
+// The health-checking service names clients may ask about: "" (the whole server) and the API
+// service.
 constexpr char kSimilarityServiceName[] = "simile.v1.Similarity";
+
+// How long the server keeps its connections open after the last in-flight response (see Shutdown).
+constexpr absl::Duration kResponseFlushLinger = absl::Milliseconds(200);
 
 int ResolveThreads(int requested) {
   if (requested > 0) return requested;
@@ -33,13 +38,19 @@ SimileServer::SimileServer(const ServerOptions& options, ServingConfig initial)
     : options_(options), config_(std::make_unique<ConfigStore>(std::move(initial))) {}
 
 absl::StatusOr<std::unique_ptr<SimileServer>> SimileServer::Start(const ServerOptions& options) {
-  absl::StatusOr<ServingConfig> initial = LoadServingConfig(options.config_path);
+  absl::StatusOr<ServingConfig> initial =
+      LoadServingConfig(options.config_path, options.hardware_profile_path);
   if (!initial.ok()) return initial.status();
   std::unique_ptr<SimileServer> s(new SimileServer(options, *std::move(initial)));
 
   const int threads = ResolveThreads(options.worker_threads);
-  s->pool_ = std::make_unique<ThreadPool>(threads);
-  s->cpu_ = std::make_unique<CpuBackend>(s->pool_.get());
+  if (options.pool == nullptr) {
+    s->owned_pool_ = std::make_unique<ThreadPool>(threads);
+    s->pool_ = s->owned_pool_.get();
+  } else {
+    s->pool_ = options.pool;
+  }
+  s->cpu_ = std::make_unique<CpuBackend>(s->pool_);
 
   Executor::Components components;
   components.cpu = s->cpu_.get();
@@ -54,13 +65,27 @@ absl::StatusOr<std::unique_ptr<SimileServer>> SimileServer::Start(const ServerOp
   } else {
     for (const kernels::GpuDeviceInfo& d : gpus.devices) {
       Log(LogLevel::kInfo, "gpu_found",
-          {{"ordinal", d.ordinal}, {"name", d.name}, {"compute_capability", d.compute_capability},
+          {{"ordinal", d.ordinal},
+           {"name", d.name},
+           {"compute_capability", d.compute_capability},
            {"total_memory_bytes", d.total_memory_bytes}});
     }
     components.gpu_unavailable_reason = "the CUDA backend is not available in this version";
   }
-  s->executor_ = std::make_unique<Executor>(std::move(components));
-  s->service_ = std::make_unique<SimilarityService>(s->executor_.get(), s->pool_.get(), SteadyClock::Default());
+  components.on_breaker_transition = [](const BreakerTransition& t) {
+    Log(t.to == BreakerState::kOpen ? LogLevel::kWarning : LogLevel::kInfo,
+        "circuit_breaker_transition",
+        {{"from", Name(t.from)},
+         {"to", Name(t.to)},
+         {"cool_down_seconds", absl::ToDoubleSeconds(t.cool_down)},
+         {"consecutive_failures", t.consecutive_failures},
+         {"last_error", t.last_error}});
+  };
+  absl::StatusOr<std::unique_ptr<Executor>> executor = Executor::Create(std::move(components));
+  if (!executor.ok()) return executor.status();
+  s->executor_ = *std::move(executor);
+  s->service_ = std::make_unique<SimilarityService>(s->executor_.get(), s->pool_,
+                                                    SteadyClock::Default());
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -78,10 +103,14 @@ absl::StatusOr<std::unique_ptr<SimileServer>> SimileServer::Start(const ServerOp
 
   const ServingConfig& config = *s->config_->Current();
   Log(LogLevel::kInfo, "server_started",
-      {{"grpc_address", options.grpc_address}, {"grpc_port", s->grpc_port_},
-       {"worker_threads", threads}, {"max_receive_message_bytes", options.max_receive_message_bytes},
-       {"config_source", config.source}, {"config_version", config.version},
-       {"limits.max_dim", config.limits.max_dim}, {"limits.max_queries", config.limits.max_queries},
+      {{"grpc_address", options.grpc_address},
+       {"grpc_port", s->grpc_port_},
+       {"worker_threads", s->pool_->num_threads()},
+       {"max_receive_message_bytes", options.max_receive_message_bytes},
+       {"config_source", config.source},
+       {"config_version", config.version},
+       {"limits.max_dim", config.limits.max_dim},
+       {"limits.max_queries", config.limits.max_queries},
        {"limits.max_targets", config.limits.max_targets},
        {"limits.max_result_elements", config.limits.max_result_elements}});
   return s;
@@ -90,11 +119,19 @@ absl::StatusOr<std::unique_ptr<SimileServer>> SimileServer::Start(const ServerOp
 SimileServer::~SimileServer() { Shutdown(); }
 
 absl::Status SimileServer::ReloadConfig() {
-  absl::StatusOr<ServingConfig> next = LoadServingConfig(options_.config_path);
-  absl::Status status = next.ok() ? config_->Replace(*std::move(next)) : next.status();
+  absl::StatusOr<ServingConfig> next =
+      LoadServingConfig(options_.config_path, options_.hardware_profile_path);
+  absl::Status status = next.status();
+  if (status.ok() && next->tracker_window != config_->Current()->tracker_window) {
+    status = absl::InvalidArgumentError(
+        "performance_tracker.window_size cannot change at run time; restart the server to apply "
+        "it");
+  }
+  if (status.ok()) status = config_->Replace(*std::move(next));
   if (!status.ok()) {
     Log(LogLevel::kError, "config_reload_rejected",
-        {{"source", options_.config_path}, {"error", status.message()},
+        {{"source", options_.config_path},
+         {"error", status.message()},
          {"kept_version", config_->Current()->version}});
     return status;
   }
@@ -109,17 +146,26 @@ void SimileServer::Shutdown() {
     if (shut_down_) return;
     shut_down_ = true;
   }
+  const absl::Time deadline = absl::Now() + options_.shutdown_grace;
   Log(LogLevel::kInfo, "shutdown_started",
-      {{"grace_seconds", absl::ToDoubleSeconds(options_.shutdown_grace)}});
+      {{"grace_seconds", absl::ToDoubleSeconds(options_.shutdown_grace)},
+       {"in_flight", service_->InFlight()}});
   if (server_ != nullptr) {
-    // NOT_SERVING first, so that load balancers stop sending before the listener closes.
+    // 1. NOT_SERVING, so that load balancers and health-checking clients stop sending here.
     server_->GetHealthCheckService()->Shutdown();
-    server_->Shutdown(std::chrono::system_clock::now() +
-                      absl::ToChronoSeconds(options_.shutdown_grace));
+    // 2. Refuse new requests with UNAVAILABLE (retryable elsewhere) and let the accepted ones finish.
+    service_->BeginDrain();
+    while (service_->InFlight() > 0 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(2));
+    // 3. Give the last responses time to reach their clients before the connections close: closing a socket
+    //    with unread client frames makes the kernel send RST, which discards responses the client has not yet
+    //    read.
+    absl::SleepFor(std::min(kResponseFlushLinger, std::max(absl::ZeroDuration(), deadline - absl::Now())));
+    // 4. Close the listener and the connections; whatever still runs past the grace period is cancelled.
+    server_->Shutdown(absl::ToChronoTime(std::max(deadline, absl::Now())));
     server_->Wait();
   }
-  pool_.reset();  // Runs whatever is still queued, then joins the workers.
-  Log(LogLevel::kInfo, "shutdown_complete");
+  owned_pool_.reset();  // Runs whatever is still queued, then joins the workers.
+  Log(LogLevel::kInfo, "shutdown_complete", {{"in_flight", service_->InFlight()}});
 }
 
 }  // namespace simile::server

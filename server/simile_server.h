@@ -1,25 +1,26 @@
-// SimileServer: builds and owns everything a running simile process serves with (thread pool, backends,
-// executor, gRPC server with health checking and reflection) and runs its lifecycle: start, configuration
-// reload, graceful shutdown.
+// SimileServer: builds and owns everything a running simile process serves with (thread pool,
+// backends, executor, gRPC server with health checking and reflection) and runs its lifecycle:
+// start, configuration reload, graceful shutdown.
 //
-// main.cc parses flags into ServerOptions and calls Start(); tests call Start() in-process on port 0.
+// main.cc parses flags into ServerOptions and calls Start(); tests call Start() in-process on port
+// 0.
 //
-// Thread safety: ReloadConfig, health changes and Shutdown may be called from any thread; Shutdown is
-// idempotent.
+// Thread safety: ReloadConfig, health changes and Shutdown may be called from any thread; Shutdown
+// is idempotent.
 #ifndef SIMILE_SERVER_SIMILE_SERVER_H_
 #define SIMILE_SERVER_SIMILE_SERVER_H_
+
+#include <grpcpp/server.h>
 
 #include <memory>
 #include <string>
 
-#include <grpcpp/server.h>
-
 #include "absl/status/statusor.h"
-#include "core/mutex.h"
 #include "absl/time/time.h"
 #include "core/config_store.h"
 #include "core/cpu_backend.h"
 #include "core/executor.h"
+#include "core/mutex.h"
 #include "core/thread_pool.h"
 #include "server/similarity_service.h"
 
@@ -30,19 +31,27 @@ struct ServerOptions {
   std::string grpc_address = "0.0.0.0:50051";
   // Worker threads for request execution and kernels; 0 means one per hardware thread.
   int worker_threads = 0;
+  // A pool to run on instead of creating one (not owned; must outlive the server; worker_threads is then
+  // ignored). For embedding simile in a process that has its own pool, and for tests that need to hold the
+  // workers.
+  ThreadPool* pool = nullptr;
   // Largest request accepted, in bytes; larger ones get gRPC's own RESOURCE_EXHAUSTED.
   int max_receive_message_bytes = 64 * 1024 * 1024;
   // On shutdown, how long in-flight requests may take to finish before they are cancelled.
   absl::Duration shutdown_grace = absl::Seconds(10);
   // Configuration file (protobuf text format); empty means defaults. Re-read by ReloadConfig().
   std::string config_path;
+  // Hardware profile (same schema; written by the calibration tool), applied before config_path.
+  // Re-read by ReloadConfig() too.
+  std::string hardware_profile_path;
 };
 
 class SimileServer {
  public:
   // Loads the configuration, probes for GPUs, starts serving. Errors: the configuration's error,
   // or Unavailable when the address cannot be bound.
-  [[nodiscard]] static absl::StatusOr<std::unique_ptr<SimileServer>> Start(const ServerOptions& options);
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<SimileServer>> Start(
+      const ServerOptions& options);
 
   ~SimileServer();
   SimileServer(const SimileServer&) = delete;
@@ -50,12 +59,13 @@ class SimileServer {
 
   [[nodiscard]] int grpc_port() const { return grpc_port_; }
 
-  // Re-reads the configuration file. An invalid file is rejected (the error is returned and logged) and the
-  // configuration in force is kept.
+  // Re-reads the configuration file. An invalid file is rejected (the error is returned and logged)
+  // and the configuration in force is kept.
   absl::Status ReloadConfig();
 
-  // Health goes NOT_SERVING, new RPCs are refused, in-flight RPCs get until the grace period ends to finish
-  // (then they are cancelled), and the worker pool drains. Blocks until all of that is done.
+  // Health goes NOT_SERVING, new RPCs are refused, in-flight RPCs get until the grace period ends
+  // to finish (then they are cancelled), and the worker pool drains. Blocks until all of that is
+  // done.
   void Shutdown();
 
   [[nodiscard]] const ConfigStore& config() const { return *config_; }
@@ -68,7 +78,8 @@ class SimileServer {
 
   const ServerOptions options_;
   std::unique_ptr<ConfigStore> config_;
-  std::unique_ptr<ThreadPool> pool_;
+  std::unique_ptr<ThreadPool> owned_pool_;  // Null when ServerOptions::pool was given.
+  ThreadPool* pool_ = nullptr;
   std::unique_ptr<CpuBackend> cpu_;
   std::unique_ptr<Executor> executor_;
   std::unique_ptr<SimilarityService> service_;

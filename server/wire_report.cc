@@ -50,7 +50,8 @@ v1::FallbackReason ToWire(FallbackReason reason) {
   return v1::FALLBACK_REASON_NONE;
 }
 
-void FillWireReport(const ExecutionReport& report, absl::Duration queue_time, v1::ExecutionReport* out) {
+void FillWireReport(const ExecutionReport& report, absl::Duration queue_time,
+                    v1::ExecutionReport* out) {
   out->set_backend(ToWire(report.backend));
   out->set_rule(ToWire(report.rule));
   out->set_chunks(report.chunks);

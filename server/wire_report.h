@@ -13,7 +13,8 @@ namespace simile::server {
 [[nodiscard]] v1::FallbackReason ToWire(FallbackReason reason);
 
 // Writes `report` (and the time the request waited for a worker) into `out`.
-void FillWireReport(const ExecutionReport& report, absl::Duration queue_time, v1::ExecutionReport* out);
+void FillWireReport(const ExecutionReport& report, absl::Duration queue_time,
+                    v1::ExecutionReport* out);
 
 }  // namespace simile::server
 

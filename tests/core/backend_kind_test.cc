@@ -28,7 +28,7 @@ TEST_CASE("Label names are the documented snake_case values and unique", "[dispa
                                                    "gpu_faster"};
   std::set<std::string> seen;
   for (size_t i = 0; i < kNumDispatchRules; ++i) {
-    const std::string_view name = Name(static_cast<DispatchRule>(i));
+    const absl::string_view name = Name(static_cast<DispatchRule>(i));
     REQUIRE(name == expected[i]);
     seen.emplace(name);
   }

@@ -1,11 +1,11 @@
-// ConfigStore: validated, versioned, atomic replacement; in-flight holders keep their configuration.
+// ConfigStore: validated, versioned, atomic replacement; in-flight holders keep their
+// configuration.
 #include "core/config_store.h"
 
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <thread>
 #include <vector>
-
-#include <catch2/catch.hpp>
 
 namespace simile {
 namespace {
@@ -34,7 +34,8 @@ TEST_CASE("ConfigStore rejects an invalid replacement and keeps the current one"
   CHECK(store.Current()->limits.max_result_elements == Limits{}.max_result_elements);
 }
 
-TEST_CASE("ConfigStore readers always see a complete configuration while writers replace it", "[config]") {
+TEST_CASE("ConfigStore readers always see a complete configuration while writers replace it",
+          "[config]") {
   ConfigStore store(ServingConfig{});
   std::atomic<bool> stop{false};
   std::vector<std::thread> readers;

@@ -6,9 +6,9 @@
 #define SIMILE_TESTS_CORE_FAKE_CLOCK_H_
 
 #include "absl/base/thread_annotations.h"
-#include "core/mutex.h"
 #include "absl/time/time.h"
 #include "core/clock.h"
+#include "core/mutex.h"
 
 namespace simile {
 

@@ -1,10 +1,9 @@
 // ValidateTask: each shape, limit and finiteness rule, with the exact message the caller will read.
 #include "core/task_validation.h"
 
+#include <catch2/catch.hpp>
 #include <limits>
 #include <vector>
-
-#include <catch2/catch.hpp>
 
 namespace simile {
 namespace {
@@ -12,7 +11,8 @@ namespace {
 struct TaskData {
   std::vector<float> q, t;
   CosineTask task;
-  TaskData(uint32_t qr, uint32_t tr, uint32_t d, uint32_t top_k = 0) : q(qr * d, 1.0f), t(tr * d, 0.5f) {
+  TaskData(uint32_t qr, uint32_t tr, uint32_t d, uint32_t top_k = 0)
+      : q(qr * d, 1.0f), t(tr * d, 0.5f) {
     task.queries = MatrixView{q.data(), qr, d};
     task.targets = MatrixView{t.data(), tr, d};
     task.top_k = top_k;
@@ -41,7 +41,8 @@ TEST_CASE("ValidateTask rejects differing dims and top_k above N", "[validation]
   CHECK(s.code() == absl::StatusCode::kInvalidArgument);
   CHECK(s.message() == "targets.dim (4) differs from queries.dim (3)");
   TaskData topk(1, 5, 3, 6);
-  CHECK(ValidateTask(topk.task, Limits{}).message() == "top_k (6) exceeds the number of targets (5)");
+  CHECK(ValidateTask(topk.task, Limits{}).message() ==
+        "top_k (6) exceeds the number of targets (5)");
 }
 
 TEST_CASE("ValidateTask names the limit a task exceeds", "[validation]") {
@@ -52,7 +53,8 @@ TEST_CASE("ValidateTask names the limit a task exceeds", "[validation]") {
   limits.max_result_elements = 12;
   TaskData dim(1, 1, 5);
   CHECK(ValidateTask(dim.task, limits).code() == absl::StatusCode::kResourceExhausted);
-  CHECK(ValidateTask(dim.task, limits).message() == "queries.dim 5 exceeds the limit of 4 (limits.max_dim)");
+  CHECK(ValidateTask(dim.task, limits).message() ==
+        "queries.dim 5 exceeds the limit of 4 (limits.max_dim)");
   TaskData queries(3, 1, 2);
   CHECK(ValidateTask(queries.task, limits).message() ==
         "queries.rows 3 exceeds the limit of 2 (limits.max_queries)");
@@ -65,7 +67,8 @@ TEST_CASE("ValidateTask names the limit a task exceeds", "[validation]") {
   CHECK(ValidateTask(result_topk.task, limits).ok());
 }
 
-TEST_CASE("ValidateTask finds the first non-finite value and names its row and column", "[validation]") {
+TEST_CASE("ValidateTask finds the first non-finite value and names its row and column",
+          "[validation]") {
   TaskData data(2, 4, 3);
   data.q[5] = std::numeric_limits<float>::infinity();
   CHECK(ValidateTask(data.task, Limits{}).message() ==

@@ -1,21 +1,45 @@
-// Tests of ThreadPool: ParallelFor coverage, nesting without deadlock, and Schedule draining before destruction.
+// Tests of ThreadPool: ParallelFor coverage, nesting without deadlock, and Schedule draining before
+// destruction.
 #include "core/thread_pool.h"
 
 #include <atomic>
-#include <cstdlib>
-#include <memory>
-#include <vector>
-
 #include <catch2/catch.hpp>
-
-#include "absl/synchronization/blocking_counter.h"
-#include "absl/synchronization/notification.h"
-#include "absl/time/time.h"
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
+#include <mutex>
+#include <vector>
 
 namespace simile {
 namespace {
 
-TEST_CASE("ParallelFor calls every index exactly once in ranges of at most grain", "[thread_pool]") {
+// A countdown latch with a timed wait, on std primitives so that ThreadSanitizer sees its hand-offs
+// (Debian's prebuilt Abseil synchronization library is invisible to it).
+class Latch {
+ public:
+  explicit Latch(int count) : count_(count) {}
+  void CountDown() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (--count_ == 0) cv_.notify_all();
+  }
+  void Wait() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [this] { return count_ <= 0; });
+  }
+  // Returns false when the count did not reach zero within `timeout`.
+  bool WaitFor(std::chrono::seconds timeout) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, timeout, [this] { return count_ <= 0; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int count_;
+};
+
+TEST_CASE("ParallelFor calls every index exactly once in ranges of at most grain",
+          "[thread_pool]") {
   ThreadPool pool(3);
   for (size_t n : {0, 1, 2, 7, 1000, 4099}) {
     for (size_t grain : {1, 3, 64, 5000}) {
@@ -25,7 +49,8 @@ TEST_CASE("ParallelFor calls every index exactly once in ranges of at most grain
         pool.ParallelFor(
             n, grain,
             [&](size_t begin, size_t end) {
-              if (end - begin > grain || begin >= end) oversized.fetch_add(1, std::memory_order_relaxed);
+              if (end - begin > grain || begin >= end)
+                oversized.fetch_add(1, std::memory_order_relaxed);
               for (size_t i = begin; i < end; ++i) hits[i].fetch_add(1, std::memory_order_relaxed);
             },
             max_parallelism);
@@ -52,9 +77,10 @@ TEST_CASE("Nested ParallelFor from busy pool threads does not deadlock", "[threa
   constexpr int kThreads = 2;
   ThreadPool pool(kThreads);
   std::atomic<int> leaves{0};
-  absl::BlockingCounter outer_done(kThreads);
-  absl::Notification all_done;
-  // Every worker runs an outer task, so no worker is free to help; each nests two levels of ParallelFor.
+  Latch outer_done(kThreads);
+  Latch all_done(1);
+  // Every worker runs an outer task, so no worker is free to help; each nests two levels of
+  // ParallelFor.
   for (int w = 0; w < kThreads; ++w) {
     pool.Schedule([&] {
       pool.ParallelFor(8, 1, [&](size_t, size_t) {
@@ -62,30 +88,32 @@ TEST_CASE("Nested ParallelFor from busy pool threads does not deadlock", "[threa
           leaves.fetch_add(static_cast<int>(end - begin), std::memory_order_relaxed);
         });
       });
-      outer_done.DecrementCount();
+      outer_done.CountDown();
     });
   }
   pool.Schedule([&] {
     outer_done.Wait();
-    all_done.Notify();
+    all_done.CountDown();
   });
-  if (!all_done.WaitForNotificationWithTimeout(absl::Seconds(60))) {
+  if (!all_done.WaitFor(std::chrono::seconds(60))) {
     FAIL_CHECK("nested ParallelFor did not finish within 60 s");
     std::abort();  // The pool's destructor would wait forever.
   }
   CHECK(leaves.load() == kThreads * 8 * 16);
 }
 
-TEST_CASE("ParallelFor from outside and inside the pool at once covers every index", "[thread_pool]") {
+TEST_CASE("ParallelFor from outside and inside the pool at once covers every index",
+          "[thread_pool]") {
   ThreadPool pool(2);
   std::vector<std::atomic<int>> hits(3 * 500);
-  absl::BlockingCounter done(2);
+  Latch done(2);
   for (int part = 1; part <= 2; ++part) {
     pool.Schedule([&, part] {
       pool.ParallelFor(500, 7, [&](size_t begin, size_t end) {
-        for (size_t i = begin; i < end; ++i) hits[part * 500 + i].fetch_add(1, std::memory_order_relaxed);
+        for (size_t i = begin; i < end; ++i)
+          hits[part * 500 + i].fetch_add(1, std::memory_order_relaxed);
       });
-      done.DecrementCount();
+      done.CountDown();
     });
   }
   pool.ParallelFor(500, 7, [&](size_t begin, size_t end) {
@@ -112,24 +140,24 @@ TEST_CASE("ThreadPool runs every scheduled task before destruction", "[thread_po
 
 TEST_CASE("QueueLength counts tasks waiting for a worker", "[thread_pool]") {
   ThreadPool pool(1);
-  absl::Notification started;
-  absl::Notification release;
+  Latch started(1);
+  Latch release(1);
   pool.Schedule([&] {
-    started.Notify();
-    release.WaitForNotification();
+    started.CountDown();
+    release.Wait();
   });
-  started.WaitForNotification();
+  started.Wait();
   for (int i = 0; i < 3; ++i) pool.Schedule([] {});
   CHECK(pool.QueueLength() == 3);
-  release.Notify();
+  release.CountDown();
 }
 
 TEST_CASE("ThreadPool starts at least one worker", "[thread_pool]") {
   ThreadPool pool(0);
   CHECK(pool.num_threads() == 1);
-  absl::Notification ran;
-  pool.Schedule([&] { ran.Notify(); });
-  CHECK(ran.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  Latch ran(1);
+  pool.Schedule([&] { ran.CountDown(); });
+  CHECK(ran.WaitFor(std::chrono::seconds(30)));
 }
 
 }  // namespace

@@ -1,12 +1,12 @@
-// Tests of the top-k ordering, the bounded accumulator and the merge of candidate lists, against sorting.
+// Tests of the top-k ordering, the bounded accumulator and the merge of candidate lists, against
+// sorting.
 #include "core/top_k.h"
 
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <cstdint>
 #include <random>
 #include <vector>
-
-#include <catch2/catch.hpp>
 
 namespace simile {
 namespace {
@@ -33,7 +33,8 @@ std::vector<ScoredIndex> RandomPairs(size_t n, std::mt19937* rng, int distinct_s
   std::uniform_int_distribution<int> level(0, distinct_scores - 1);
   std::vector<ScoredIndex> pairs(n);
   for (size_t i = 0; i < n; ++i) {
-    pairs[i] = ScoredIndex{static_cast<float>(level(*rng)) / distinct_scores - 0.5f, static_cast<uint32_t>(i)};
+    pairs[i] = ScoredIndex{static_cast<float>(level(*rng)) / distinct_scores - 0.5f,
+                           static_cast<uint32_t>(i)};
   }
   return pairs;
 }
@@ -84,7 +85,8 @@ TEST_CASE("MergeTopK merges sorted lists into the global best k", "[top_k]") {
       // Deal the pairs into lists of uneven sizes (some empty), each sorted best first.
       std::vector<std::vector<ScoredIndex>> lists(num_lists);
       std::uniform_int_distribution<size_t> which(0, num_lists - 1);
-      for (const ScoredIndex& p : all) lists[which(rng) * (which(rng) % 3 == 0 ? 0 : 1)].push_back(p);
+      for (const ScoredIndex& p : all)
+        lists[which(rng) * (which(rng) % 3 == 0 ? 0 : 1)].push_back(p);
       std::vector<absl::Span<const ScoredIndex>> spans;
       std::vector<std::vector<uint32_t>> soa_indices(num_lists);
       std::vector<std::vector<float>> soa_scores(num_lists);
@@ -103,14 +105,16 @@ TEST_CASE("MergeTopK merges sorted lists into the global best k", "[top_k]") {
       for (int layout = 0; layout < 2; ++layout) {
         std::vector<uint32_t> idx(k, 0xffffffff);
         std::vector<float> val(k, -9.0f);
-        const size_t got = layout == 0 ? MergeTopK(absl::MakeConstSpan(spans), k, idx.data(), val.data())
-                                       : MergeTopK(absl::MakeConstSpan(soa), k, idx.data(), val.data());
+        const size_t got = layout == 0
+                               ? MergeTopK(absl::MakeConstSpan(spans), k, idx.data(), val.data())
+                               : MergeTopK(absl::MakeConstSpan(soa), k, idx.data(), val.data());
         REQUIRE(got == want.size());
         for (size_t i = 0; i < got; ++i) {
           CHECK(idx[i] == want[i].index);
           CHECK(val[i] == want[i].score);
         }
-        for (size_t i = got; i < k; ++i) CHECK(idx[i] == 0xffffffff);  // Nothing written past the result.
+        for (size_t i = got; i < k; ++i)
+          CHECK(idx[i] == 0xffffffff);  // Nothing written past the result.
       }
     }
   }

@@ -25,7 +25,8 @@ TEST_CASE("A syntax error is reported with its line and column", "[config]") {
   absl::StatusOr<ServingConfig> c = ParseServingConfig("limits {\n  max_dimm: 3\n}", "f.pbtxt");
   REQUIRE_FALSE(c.ok());
   CHECK(c.status().code() == absl::StatusCode::kInvalidArgument);
-  CHECK_THAT(std::string(c.status().message()), Catch::StartsWith("config f.pbtxt: line 2, column"));
+  CHECK_THAT(std::string(c.status().message()),
+             Catch::StartsWith("config f.pbtxt: line 2, column"));
   CHECK_THAT(std::string(c.status().message()), Catch::Contains("max_dimm"));
 }
 
@@ -36,7 +37,8 @@ TEST_CASE("An invalid value is reported with the field's name", "[config]") {
 }
 
 TEST_CASE("A missing file is NOT_FOUND", "[config]") {
-  CHECK(LoadServingConfig("/nonexistent/simile.pbtxt").status().code() == absl::StatusCode::kNotFound);
+  CHECK(LoadServingConfig("/nonexistent/simile.pbtxt").status().code() ==
+        absl::StatusCode::kNotFound);
 }
 
 TEST_CASE("The shipped example configuration parses", "[config]") {

@@ -1,14 +1,13 @@
-// End-to-end tests of simile.v1.Similarity/Cosine against a real server on port 0: correct scores in both
-// encodings and with top_k, and every row of README's status table.
+// End-to-end tests of simile.v1.Similarity/Cosine against a real server on port 0: correct scores
+// in both encodings and with top_k, and every row of README's status table.
 #include <grpcpp/grpcpp.h>
 
+#include <catch2/catch.hpp>
 #include <cmath>
 #include <cstring>
 #include <limits>
 #include <string>
 #include <vector>
-
-#include <catch2/catch.hpp>
 
 #include "tests/server/server_fixture.h"
 #include "tests/testing/cosine_reference.h"
@@ -57,13 +56,15 @@ void ExpectStatus(ServerFixture& server, const v1::CosineRequest& request, grpc:
 }
 
 void CheckScoresMatchReference(const v1::CosineRequest& request, const v1::CosineResponse& response,
-                               const std::vector<float>& queries, const std::vector<float>& targets) {
+                               const std::vector<float>& queries,
+                               const std::vector<float>& targets) {
   const uint32_t dim = request.queries().dim();
   const std::vector<double> expected = ReferenceCosine(queries, targets, dim);
   const std::vector<float> got = ScoresOf(response);
   REQUIRE(got.size() == expected.size());
   double max_err = 0;
-  for (size_t i = 0; i < got.size(); ++i) max_err = std::max(max_err, std::abs(got[i] - expected[i]));
+  for (size_t i = 0; i < got.size(); ++i)
+    max_err = std::max(max_err, std::abs(got[i] - expected[i]));
   CHECK(max_err <= 1e-5);
 }
 
@@ -120,7 +121,8 @@ TEST_CASE("Cosine with top_k returns each query's k best targets, ties by lower 
     const std::vector<uint32_t> want = ReferenceTopK(expected, n, qi, k);
     for (uint32_t i = 0; i < k; ++i) {
       CHECK(response.top_indices(static_cast<int>(qi * k + i)) == want[i]);
-      CHECK(std::abs(response.top_scores(static_cast<int>(qi * k + i)) - expected[qi * n + want[i]]) <= 1e-5);
+      CHECK(std::abs(response.top_scores(static_cast<int>(qi * k + i)) -
+                     expected[qi * n + want[i]]) <= 1e-5);
     }
   }
   // Query 0: target 99 and its copies, in index order.
@@ -194,7 +196,8 @@ TEST_CASE("Malformed requests get INVALID_ARGUMENT naming the field", "[e2e][sta
   SECTION("raw length not 4 * rows * dim") {
     v1::CosineRequest r = ValidRequest(2, 4, 3, /*raw=*/true);
     r.mutable_queries()->mutable_raw()->append("x");
-    ExpectStatus(server, r, kInvalid, "queries.raw holds 25 bytes but 4 * rows * dim = 4 * 2 * 3 = 24");
+    ExpectStatus(server, r, kInvalid,
+                 "queries.raw holds 25 bytes but 4 * rows * dim = 4 * 2 * 3 = 24");
   }
   SECTION("both values and raw") {
     v1::CosineRequest r = ValidRequest(1, 4, 3);
@@ -229,13 +232,18 @@ TEST_CASE("Malformed requests get INVALID_ARGUMENT naming the field", "[e2e][sta
   }
 }
 
-TEST_CASE("Requests above a configured limit get RESOURCE_EXHAUSTED naming the limit", "[e2e][status]") {
+TEST_CASE("Requests above a configured limit get RESOURCE_EXHAUSTED naming the limit",
+          "[e2e][status]") {
   ServerFixture server(
       "limits { max_dim: 64 max_queries: 8 max_targets: 1000 max_result_elements: 2000 }");
   const auto kExhausted = grpc::StatusCode::RESOURCE_EXHAUSTED;
   SECTION("dim") { ExpectStatus(server, ValidRequest(1, 2, 65), kExhausted, "limits.max_dim"); }
-  SECTION("queries") { ExpectStatus(server, ValidRequest(9, 2, 4), kExhausted, "limits.max_queries"); }
-  SECTION("targets") { ExpectStatus(server, ValidRequest(1, 1001, 4), kExhausted, "limits.max_targets"); }
+  SECTION("queries") {
+    ExpectStatus(server, ValidRequest(9, 2, 4), kExhausted, "limits.max_queries");
+  }
+  SECTION("targets") {
+    ExpectStatus(server, ValidRequest(1, 1001, 4), kExhausted, "limits.max_targets");
+  }
   SECTION("result size") {
     ExpectStatus(server, ValidRequest(3, 700, 4), kExhausted, "limits.max_result_elements");
   }
@@ -245,7 +253,8 @@ TEST_CASE("Requests above a configured limit get RESOURCE_EXHAUSTED naming the l
   }
 }
 
-TEST_CASE("A message above --max_receive_message_bytes gets gRPC's RESOURCE_EXHAUSTED", "[e2e][status]") {
+TEST_CASE("A message above --max_receive_message_bytes gets gRPC's RESOURCE_EXHAUSTED",
+          "[e2e][status]") {
   server::ServerOptions options;
   options.max_receive_message_bytes = 1 << 20;
   ServerFixture server("", options);

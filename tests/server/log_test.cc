@@ -7,13 +7,18 @@ namespace simile::server {
 namespace {
 
 TEST_CASE("FormatLogLine writes typed, escaped JSON fields", "[log]") {
-  const std::string line = FormatLogLine(
-      LogLevel::kWarning, "gpu_unavailable",
-      {{"reason", "no \"driver\"\n"}, {"rows", uint32_t{7}}, {"delta", -3}, {"ok", true}, {"ratio", 0.5}});
+  const std::string line = FormatLogLine(LogLevel::kWarning, "gpu_unavailable",
+                                         {{"reason", "no \"driver\"\n"},
+                                          {"rows", uint32_t{7}},
+                                          {"delta", -3},
+                                          {"ok", true},
+                                          {"ratio", 0.5}});
   CHECK_THAT(line, Catch::StartsWith("{\"ts\":\""));
-  CHECK_THAT(line, Catch::Contains(
-                       "\"level\":\"warning\",\"event\":\"gpu_unavailable\",\"reason\":\"no \\\"driver\\\"\\n\","
-                       "\"rows\":7,\"delta\":-3,\"ok\":true,\"ratio\":0.5}"));
+  CHECK_THAT(
+      line,
+      Catch::Contains(
+          "\"level\":\"warning\",\"event\":\"gpu_unavailable\",\"reason\":\"no \\\"driver\\\"\\n\","
+          "\"rows\":7,\"delta\":-3,\"ok\":true,\"ratio\":0.5}"));
 }
 
 TEST_CASE("Log levels filter and parse", "[log]") {

@@ -1,8 +1,7 @@
-// Configuration reload on a running server: a valid file takes effect for new requests; an invalid one is
-// rejected and the configuration in force is kept.
-#include <fstream>
-
+// Configuration reload on a running server: a valid file takes effect for new requests; an invalid
+// one is rejected and the configuration in force is kept.
 #include <catch2/catch.hpp>
+#include <fstream>
 
 #include "tests/server/server_fixture.h"
 #include "tests/testing/cosine_reference.h"
@@ -24,14 +23,16 @@ v1::CosineRequest RequestWithDim(uint32_t dim) {
 TEST_CASE("ReloadConfig applies a valid file to new requests", "[reload]") {
   ServerFixture server("limits { max_dim: 8 }");
   v1::CosineResponse response;
-  CHECK(server.Cosine(RequestWithDim(16), &response).error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED);
+  CHECK(server.Cosine(RequestWithDim(16), &response).error_code() ==
+        grpc::StatusCode::RESOURCE_EXHAUSTED);
   std::ofstream(server.config_path()) << "limits { max_dim: 32 }";
   REQUIRE(server.server().ReloadConfig().ok());
   CHECK(server.server().config().Current()->version == 2);
   CHECK(server.Cosine(RequestWithDim(16), &response).ok());
 }
 
-TEST_CASE("ReloadConfig rejects an invalid file and keeps serving on the old configuration", "[reload]") {
+TEST_CASE("ReloadConfig rejects an invalid file and keeps serving on the old configuration",
+          "[reload]") {
   ServerFixture server("limits { max_dim: 8 }");
   std::ofstream(server.config_path()) << "limits { max_dim: 0 }";
   const absl::Status s = server.server().ReloadConfig();

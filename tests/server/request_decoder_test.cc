@@ -1,12 +1,11 @@
-// DecodeCosineRequest / PrepareCosineResponse: zero-copy views of both encodings, wire-level errors, and
-// responses shaped in the request's encoding.
+// DecodeCosineRequest / PrepareCosineResponse: zero-copy views of both encodings, wire-level
+// errors, and responses shaped in the request's encoding.
 #include "server/request_decoder.h"
 
+#include <catch2/catch.hpp>
 #include <cstring>
 #include <string>
 #include <vector>
-
-#include <catch2/catch.hpp>
 
 namespace simile::server {
 namespace {
@@ -51,7 +50,8 @@ TEST_CASE("DecodeCosineRequest maps placement and keeps unknown values on AUTO",
   CHECK(DecodeCosineRequest(r, &scratch)->placement == Placement::kAuto);
 }
 
-TEST_CASE("DecodeCosineRequest leaves zero rows to core validation without reading data", "[decoder]") {
+TEST_CASE("DecodeCosineRequest leaves zero rows to core validation without reading data",
+          "[decoder]") {
   v1::CosineRequest r = Request(false, false);
   r.mutable_queries()->set_rows(0);
   DecodeScratch scratch;

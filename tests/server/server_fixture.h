@@ -1,16 +1,16 @@
-// A real simile server started in-process on 127.0.0.1:0, and a stub connected to it, for end-to-end tests.
+// A real simile server started in-process on 127.0.0.1:0, and a stub connected to it, for
+// end-to-end tests.
 #ifndef SIMILE_TESTS_SERVER_SERVER_FIXTURE_H_
 #define SIMILE_TESTS_SERVER_SERVER_FIXTURE_H_
-
-#include <cstdio>
-#include <fstream>
-#include <memory>
-#include <string>
 
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
 
 #include <catch2/catch.hpp>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <string>
 
 #include "server/log.h"
 #include "server/simile_server.h"

@@ -1,10 +1,11 @@
-// Graceful shutdown: requests in flight when Shutdown() begins complete with full, correct results; requests
-// after it are refused.
+// Graceful shutdown: requests in flight when Shutdown() begins complete with full, correct results;
+// requests after it are refused.
+#include <catch2/catch.hpp>
 #include <future>
 #include <thread>
 #include <vector>
 
-#include <catch2/catch.hpp>
+#include "absl/synchronization/notification.h"
 
 #include "tests/server/server_fixture.h"
 #include "tests/testing/cosine_reference.h"
@@ -13,13 +14,15 @@ namespace simile::testing {
 namespace {
 
 TEST_CASE("Shutdown lets in-flight requests finish and refuses new ones", "[shutdown]") {
+  // The test holds the server's only worker until all requests have reached their handlers, so they are
+  // deterministically in flight (queued) when shutdown begins.
+  ThreadPool pool(1);
   server::ServerOptions options;
-  options.worker_threads = 1;
+  options.pool = &pool;
   auto server = std::make_unique<ServerFixture>("", options);
-  const uint32_t n = 8000, d = 256;
+  const uint32_t q = 4, n = 3000, d = 64;
   v1::CosineRequest request;
-  // 256 queries x 8000 targets x 256: ~5 * 10^8 multiply-adds, so requests pile up behind the one worker.
-  for (auto [m, rows, seed] : {std::tuple{request.mutable_queries(), 256u, 1u},
+  for (auto [m, rows, seed] : {std::tuple{request.mutable_queries(), q, 1u},
                                std::tuple{request.mutable_targets(), n, 2u}}) {
     const std::vector<float> v = RandomMatrix(rows, d, seed);
     m->set_rows(rows);
@@ -28,6 +31,9 @@ TEST_CASE("Shutdown lets in-flight requests finish and refuses new ones", "[shut
   }
   v1::CosineResponse warm_up;
   REQUIRE(server->Cosine(request, &warm_up).ok());  // Connects the channel.
+
+  absl::Notification release_worker;
+  pool.Schedule([&] { release_worker.WaitForNotification(); });
   std::vector<std::future<std::pair<grpc::Status, v1::CosineResponse>>> calls;
   for (int i = 0; i < 6; ++i) {
     calls.push_back(std::async(std::launch::async, [&] {
@@ -36,21 +42,24 @@ TEST_CASE("Shutdown lets in-flight requests finish and refuses new ones", "[shut
       return std::pair{status, response};
     }));
   }
-  // Shut down once requests are queued behind the running one.
-  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (server->server().in_flight_requests() < 4 && std::chrono::steady_clock::now() < give_up) {
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (server->server().in_flight_requests() < 6 && std::chrono::steady_clock::now() < give_up) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
-  REQUIRE(server->server().in_flight_requests() >= 3);
+  REQUIRE(server->server().in_flight_requests() == 6);
+
   auto channel = server->channel();
   std::thread stopper([&] { server->server().Shutdown(); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // Shutdown has begun and is waiting.
+  release_worker.Notify();
   for (auto& call : calls) {
     auto [status, response] = call.get();
     INFO(status.error_message());
     REQUIRE(status.ok());
-    REQUIRE(response.scores().raw().size() == 256 * n * sizeof(float));
+    REQUIRE(response.scores().raw().size() == q * n * sizeof(float));
   }
   stopper.join();
+  CHECK(server->server().in_flight_requests() == 0);
   // The listener is closed: a new call fails instead of hanging.
   auto stub = v1::Similarity::NewStub(channel);
   grpc::ClientContext context;
