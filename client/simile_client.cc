@@ -52,6 +52,7 @@ SimileClient::SimileClient(std::shared_ptr<grpc::Channel> channel, ClientOptions
     : options_(options),
       channel_(std::move(channel)),
       stub_(v1::Similarity::NewStub(channel_)),
+      admin_stub_(v1::Admin::NewStub(channel_)),
       generic_stub_(std::make_unique<grpc::GenericStub>(channel_)) {}
 
 void SimileClient::PrepareContext(std::optional<absl::Duration> deadline,
@@ -87,6 +88,15 @@ absl::Status SimileClient::CosineProto(const v1::CosineRequest& request,
   grpc::ClientContext context;
   PrepareContext(deadline, &context);
   return FromGrpcStatus(stub_->Cosine(&context, request, response));
+}
+
+absl::StatusOr<v1::ServerStatus> SimileClient::GetStatus(std::optional<absl::Duration> deadline) const {
+  grpc::ClientContext context;
+  PrepareContext(deadline, &context);
+  v1::ServerStatus status;
+  const grpc::Status call_status = admin_stub_->GetStatus(&context, v1::GetStatusRequest(), &status);
+  if (!call_status.ok()) return FromGrpcStatus(call_status);
+  return status;
 }
 
 absl::StatusOr<ServingStatus> SimileClient::Health(absl::string_view service,

@@ -33,6 +33,7 @@
 #include "absl/time/time.h"
 #include "client/cosine_types.h"
 #include "client/health_codec.h"
+#include "simile/v1/admin.grpc.pb.h"
 #include "simile/v1/similarity.grpc.pb.h"
 #include "simile/v1/similarity.pb.h"
 
@@ -86,6 +87,11 @@ class SimileClient {
   [[nodiscard]] absl::StatusOr<ServingStatus> Health(
       absl::string_view service = "", std::optional<absl::Duration> deadline = std::nullopt) const;
 
+  // simile.v1.Admin/GetStatus: the server's dispatcher state (configuration, GPU, breaker, measured
+  // performance, decision counts).
+  [[nodiscard]] absl::StatusOr<v1::ServerStatus> GetStatus(
+      std::optional<absl::Duration> deadline = std::nullopt) const;
+
   [[nodiscard]] const std::shared_ptr<grpc::Channel>& channel() const { return channel_; }
   [[nodiscard]] const ClientOptions& options() const { return options_; }
 
@@ -97,6 +103,7 @@ class SimileClient {
   const ClientOptions options_;
   const std::shared_ptr<grpc::Channel> channel_;
   const std::unique_ptr<v1::Similarity::Stub> stub_;
+  const std::unique_ptr<v1::Admin::Stub> admin_stub_;
   const std::unique_ptr<grpc::GenericStub>
       generic_stub_;  // For the health check (see health_codec.h).
 };

@@ -31,7 +31,7 @@ class SimilarityService final : public v1::Similarity::CallbackService {
   void BeginDrain() { draining_.store(true, std::memory_order_seq_cst); }
 
   // Requests received and not yet finished (queued or running).
-  [[nodiscard]] int64_t InFlight() const { return in_flight_.load(std::memory_order_relaxed); }
+  [[nodiscard]] int64_t InFlight() const { return in_flight_.load(std::memory_order_seq_cst); }
 
  private:
   const Executor* const executor_;

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/clock.h"
 #include "kernels/gpu_probe.h"
+#include "server/admin_service.h"
 #include "server/config_file.h"
 #include "server/log.h"
 
@@ -86,6 +87,10 @@ absl::StatusOr<std::unique_ptr<SimileServer>> SimileServer::Start(const ServerOp
   s->executor_ = *std::move(executor);
   s->service_ = std::make_unique<SimilarityService>(s->executor_.get(), s->pool_,
                                                     SteadyClock::Default());
+  SimilarityService* similarity = s->service_.get();
+  s->admin_ = std::make_unique<AdminService>(s->executor_.get(), SteadyClock::Default(),
+                                             SteadyClock::Default()->Now(),
+                                             [similarity] { return similarity->InFlight(); });
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -93,6 +98,7 @@ absl::StatusOr<std::unique_ptr<SimileServer>> SimileServer::Start(const ServerOp
   builder.AddListeningPort(options.grpc_address, grpc::InsecureServerCredentials(), &s->grpc_port_);
   builder.SetMaxReceiveMessageSize(options.max_receive_message_bytes);
   builder.RegisterService(s->service_.get());
+  builder.RegisterService(s->admin_.get());
   s->server_ = builder.BuildAndStart();
   if (s->server_ == nullptr || s->grpc_port_ == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", options.grpc_address));

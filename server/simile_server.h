@@ -22,6 +22,7 @@
 #include "core/executor.h"
 #include "core/mutex.h"
 #include "core/thread_pool.h"
+#include "server/admin_service.h"
 #include "server/similarity_service.h"
 
 namespace simile::server {
@@ -70,6 +71,9 @@ class SimileServer {
 
   [[nodiscard]] const ConfigStore& config() const { return *config_; }
 
+  // The status the Admin service reports.
+  [[nodiscard]] const AdminService& admin() const { return *admin_; }
+
   // Cosine requests received and not yet answered.
   [[nodiscard]] int64_t in_flight_requests() const { return service_->InFlight(); }
 
@@ -83,6 +87,7 @@ class SimileServer {
   std::unique_ptr<CpuBackend> cpu_;
   std::unique_ptr<Executor> executor_;
   std::unique_ptr<SimilarityService> service_;
+  std::unique_ptr<AdminService> admin_;
   std::unique_ptr<grpc::Server> server_;
   int grpc_port_ = 0;
 

@@ -1,4 +1,4 @@
-// simile: the command-line client of the simile service. Subcommands `cosine` and `health`; see
+// simile: the command-line client of the simile service. Subcommands `cosine`, `health` and `status`; see
 // kUsage.
 #include <string>
 #include <vector>
@@ -12,6 +12,7 @@
 #include "client/cli/cosine_command.h"
 #include "client/cli/exit_codes.h"
 #include "client/cli/health_command.h"
+#include "client/cli/status_command.h"
 
 namespace {
 
@@ -23,6 +24,7 @@ Usage:
                 [--out=SCORES.npy] [--out_indices=INDICES.npy] [--deadline_ms=MS]
                 [--check [--check_tolerance=1e-5]]
   simile health [--address=HOST:PORT] [--service=NAME] [--deadline_ms=MS]
+  simile status [--address=HOST:PORT] [--deadline_ms=MS]
 
 cosine  scores every query against every target with one Cosine call and prints the shape, the server's
         execution report (backend, dispatch rule, chunks, fallback), server compute time and client round
@@ -32,6 +34,8 @@ cosine  scores every query against every target with one Cosine call and prints 
         indices. --check recomputes every score in float64 and fails if the max abs error exceeds
         --check_tolerance or a top-k list is wrong.
 health  asks grpc.health.v1.Health/Check and prints SERVING, NOT_SERVING, UNKNOWN or SERVICE_UNKNOWN.
+status  asks simile.v1.Admin/GetStatus and prints it as JSON: configuration in force, GPU and VRAM, circuit
+        breaker, measured latency per backend and size class, decision and fallback counts.
 
 Exit status: 0 on success (health: only SERVING); 1 when the call fails (the gRPC status code name and
 message go to stderr), an input file is refused, --check fails, or health is not SERVING; 2 on a usage
@@ -56,7 +60,7 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(kUsage);
   const std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
   if (positional.size() != 2) {
-    return simile::cli::UsageError(positional.size() < 2 ? "expected a subcommand: cosine or health"
+    return simile::cli::UsageError(positional.size() < 2 ? "expected a subcommand: cosine, health or status"
                                                          : "expected exactly one subcommand");
   }
   const absl::string_view command = positional[1];
@@ -66,6 +70,9 @@ int main(int argc, char** argv) {
   if (command == "health") {
     return simile::cli::RunHealth();
   }
+  if (command == "status") {
+    return simile::cli::RunStatus();
+  }
   return simile::cli::UsageError(
-      absl::StrCat("unknown subcommand '", command, "': expected cosine or health"));
+      absl::StrCat("unknown subcommand '", command, "': expected cosine, health or status"));
 }

@@ -124,5 +124,18 @@ else
   echo "skip  .npy cases: /usr/bin/python3 has no numpy"
 fi
 
+# status: GetStatus as JSON, counting the decisions made above.
+cases=$((cases + 1))
+if "$simile" status --address="$address" >"$tmp/status.json" 2>"$tmp/status.err" &&
+  grep -q '"config_version": "1"' "$tmp/status.json" && grep -q '"rule": "' "$tmp/status.json"; then
+  echo "ok    status prints the server's status as JSON"
+elif grep -q UNIMPLEMENTED "$tmp/status.err"; then
+  echo "skip  status: this server has no simile.v1.Admin (a test double)"
+else
+  failures=$((failures + 1))
+  echo "FAIL  status"
+  cat "$tmp/status.json" "$tmp/status.err"
+fi
+
 echo "$((cases - failures)) of $cases cases passed"
 [[ $failures -eq 0 ]]

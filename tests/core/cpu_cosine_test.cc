@@ -126,6 +126,8 @@ const Shape kShapes[] = {
     {1, 1, 1},       {1, 2, 3},     {3, 31, 7},     {17, 1000, 3}, {64, 31, 768}, {1, 1000, 768},
     {3, 1000, 768},  {1, 40000, 7}, {17, 40000, 1}, {64, 1000, 7}, {1, 31, 4099}, {3, 2, 4099},
     {17, 100, 4099}, {64, 2, 768},  {64, 40000, 3}, {2, 300, 129}, {5, 1, 768},   {64, 600, 768},
+    {128, 70, 2051},  // Queries larger than L2/4: bigger blocks; rows longer than one dim chunk.
+    {6, 45, 1040},    // A last dim chunk of 16 floats.
 };
 
 TEST_CASE("CpuCosineScores matches a float64 reference for random shapes", "[cpu_cosine]") {
