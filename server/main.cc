@@ -10,6 +10,8 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "server/log.h"
@@ -59,8 +61,15 @@ sigset_t HandledSignals() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // --help lists the flags defined in server/ (abseil's default matches only files named like the program).
+  absl::FlagsUsageConfig usage_config;
+  usage_config.contains_help_flags = [](absl::string_view path) {
+    return absl::StrContains(path, "server/");
+  };
+  usage_config.contains_helpshort_flags = usage_config.contains_help_flags;
+  absl::SetFlagsUsageConfig(usage_config);
   absl::SetProgramUsageMessage(
-      "simile-server: batch cosine similarity over gRPC (simile.v1.Similarity) on CUDA GPUs and "
+      "batch cosine similarity over gRPC (simile.v1.Similarity) on CUDA GPUs and "
       "CPUs.\n"
       "Runs on the CPU alone when no GPU is usable. Signals: SIGHUP reloads --config; "
       "SIGTERM/SIGINT shut\n"
