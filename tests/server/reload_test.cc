@@ -45,5 +45,14 @@ TEST_CASE("ReloadConfig rejects an invalid file and keeps serving on the old con
   CHECK(server.Cosine(RequestWithDim(8), &response).ok());
 }
 
+TEST_CASE("ReloadConfig rejects a change of a start-up-only setting", "[reload]") {
+  ServerFixture server("performance_tracker { window_size: 64 }");
+  std::ofstream(server.config_path()) << "performance_tracker { window_size: 32 }";
+  const absl::Status s = server.server().ReloadConfig();
+  CHECK(s.code() == absl::StatusCode::kInvalidArgument);
+  CHECK_THAT(std::string(s.message()), Catch::Contains("cannot change at run time"));
+  CHECK(server.server().config().Current()->version == 1);
+}
+
 }  // namespace
 }  // namespace simile::testing
