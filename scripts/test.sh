@@ -4,7 +4,8 @@
 #   2. the CPU-only build (-DSIMILE_WITH_CUDA=OFF), all tests;
 #   3. ThreadSanitizer (clang-14, CPU-only), all tests; only Debian's prebuilt, uninstrumented libraries (gRPC,
 #      protobuf, Abseil) are suppressed, see tests/tsan.supp;
-#   4. AddressSanitizer + UndefinedBehaviorSanitizer (CPU-only), all tests.
+#   4. AddressSanitizer + UndefinedBehaviorSanitizer (clang-14, CPU-only), all tests, plus a 30 s libFuzzer run
+#      of the request fuzzer from its seed corpus (tests/fuzz/).
 # Each configuration gets its own build directory under ${SIMILE_TEST_BUILD_ROOT:-build-test}.
 # Usage: scripts/test.sh [config...]   (configs: cuda cpu tsan asan; default: all)
 set -euo pipefail
@@ -41,8 +42,8 @@ for c in "${configs[@]}"; do
       run_config tsan -DSIMILE_WITH_CUDA=OFF -DSIMILE_SANITIZE=thread -DCMAKE_CXX_COMPILER=clang++-14 \
         -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSIMILE_BUILD_BENCHMARKS=OFF ;;
     asan)
-      run_config asan -DSIMILE_WITH_CUDA=OFF -DSIMILE_SANITIZE=address -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-        -DSIMILE_BUILD_BENCHMARKS=OFF ;;
+      run_config asan -DSIMILE_WITH_CUDA=OFF -DSIMILE_SANITIZE=address -DCMAKE_CXX_COMPILER=clang++-14 \
+        -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSIMILE_BUILD_BENCHMARKS=OFF -DSIMILE_BUILD_FUZZERS=ON ;;
     *) echo "test.sh: unknown configuration '$c'" >&2; exit 2 ;;
   esac
 done
