@@ -1,21 +1,23 @@
-// Benchmarks of the CPU cosine kernel (core/cpu_cosine.h), each single-threaded and on a ThreadPool with one
-// thread per hardware thread.
+// Benchmarks of the CPU cosine kernel (core/cpu_cosine.h), each single-threaded (threaded:0) and on
+// a ThreadPool with one thread per hardware thread (threaded:1).
 //
-//   BM_MemoryReadFloor/N  a vectorized sum over the same N x 768 targets: the memory-read floor that
-//                         BM_OneQuery/N is read against (compare bytes_per_second of the two in one run).
-//   BM_OneQuery/N         one query x N targets (memory bound).
-//   BM_OneQueryTopK/N     the same with top-10 selection.
-//   BM_QueriesTargets/Q   Q x 10^4 targets (compute bound); FLOP/s counts 2 * Q * N * dim.
+//   BM_MemoryReadFloor/N     a vectorized sum over the same N x 768 targets: the memory-read floor
+//                            that BM_OneQuery/N is read against (compare bytes_per_second of the
+//                            two within one run, never with a remembered number).
+//   BM_OneQuery/N            one query x N targets (memory bound).
+//   BM_OneQueryTopK/N        the same with top-10 selection.
+//   BM_QueriesTargets/Q      Q x 10^4 targets (compute bound); FLOP/s counts 2 * Q * N * dim.
+//   BM_QueriesTargetsTopK/Q  the same with top-10 selection per query.
 //
 // Run: simile-cpu-cosine-bench --benchmark_min_time=0.2
+#include <benchmark/benchmark.h>
+
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <memory>
 #include <thread>
 #include <vector>
-
-#include <benchmark/benchmark.h>
 
 #include "core/cpu_cosine.h"
 #include "core/matrix_view.h"
@@ -27,7 +29,8 @@ namespace {
 constexpr uint32_t kDim = 768;
 constexpr size_t kMaxTargets = 1'000'000;
 
-// One shared N x 768 matrix (3 GiB at N = 10^6), filled once with values in [-1, 1); benchmarks use prefixes.
+// One shared N x 768 matrix (3 GiB at N = 10^6), filled once with values in [-1, 1); benchmarks use
+// prefixes.
 const float* Targets() {
   static const float* const data = [] {
     auto* values = new float[kMaxTargets * kDim];  // Leaked on purpose: lives for the whole run.
@@ -42,7 +45,8 @@ const float* Targets() {
 }
 
 ThreadPool* Pool(bool threaded) {
-  static ThreadPool* const pool = new ThreadPool(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  static ThreadPool* const pool =
+      new ThreadPool(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
   return threaded ? pool : nullptr;
 }
 
@@ -109,11 +113,13 @@ void BM_OneQuery(benchmark::State& state) {
   std::vector<float> query(data + (kMaxTargets - 1) * kDim, data + kMaxTargets * kDim);
   std::vector<float> scores(n);
   for (auto _ : state) {
-    CpuCosineScores(MatrixView{query.data(), 1, kDim}, MatrixView{data, n, kDim}, scores.data(), n, pool);
+    CpuCosineScores(MatrixView{query.data(), 1, kDim}, MatrixView{data, n, kDim}, scores.data(), n,
+                    pool);
     benchmark::DoNotOptimize(scores.data());
     benchmark::ClobberMemory();
   }
-  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * size_t{n} * kDim * sizeof(float)));
+  state.SetBytesProcessed(
+      static_cast<int64_t>(state.iterations() * size_t{n} * kDim * sizeof(float)));
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * n));
   state.SetLabel(CpuIsaName(BestCpuIsa()));
 }
@@ -127,11 +133,13 @@ void BM_OneQueryTopK(benchmark::State& state) {
   uint32_t indices[kK];
   float scores[kK];
   for (auto _ : state) {
-    CpuCosineTopK(MatrixView{query.data(), 1, kDim}, MatrixView{data, n, kDim}, kK, 0, indices, scores, pool);
+    CpuCosineTopK(MatrixView{query.data(), 1, kDim}, MatrixView{data, n, kDim}, kK, 0, indices,
+                  scores, pool);
     benchmark::DoNotOptimize(indices);
     benchmark::ClobberMemory();
   }
-  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * size_t{n} * kDim * sizeof(float)));
+  state.SetBytesProcessed(
+      static_cast<int64_t>(state.iterations() * size_t{n} * kDim * sizeof(float)));
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * n));
 }
 
@@ -150,10 +158,30 @@ void BM_QueriesTargets(benchmark::State& state) {
   const double pairs = static_cast<double>(nq) * kN;
   state.counters["FLOP/s"] =
       benchmark::Counter(2.0 * pairs * kDim, benchmark::Counter::kIsIterationInvariantRate);
-  state.SetBytesProcessed(
-      static_cast<int64_t>(state.iterations() * ((size_t{kN} + nq) * kDim + size_t{nq} * kN) * sizeof(float)));
+  state.SetBytesProcessed(static_cast<int64_t>(
+      state.iterations() * ((size_t{kN} + nq) * kDim + size_t{nq} * kN) * sizeof(float)));
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * pairs));
   state.SetLabel(CpuIsaName(BestCpuIsa()));
+}
+
+void BM_QueriesTargetsTopK(benchmark::State& state) {
+  const uint32_t nq = static_cast<uint32_t>(state.range(0));
+  constexpr uint32_t kN = 10'000;
+  constexpr uint32_t kK = 10;
+  ThreadPool* pool = Pool(state.range(1) != 0);
+  const float* data = Targets();
+  const MatrixView queries{data + size_t{500'000} * kDim, nq, kDim};
+  std::vector<uint32_t> indices(size_t{nq} * kK);
+  std::vector<float> scores(size_t{nq} * kK);
+  for (auto _ : state) {
+    CpuCosineTopK(queries, MatrixView{data, kN, kDim}, kK, 0, indices.data(), scores.data(), pool);
+    benchmark::DoNotOptimize(indices.data());
+    benchmark::ClobberMemory();
+  }
+  const double pairs = static_cast<double>(nq) * kN;
+  state.counters["FLOP/s"] =
+      benchmark::Counter(2.0 * pairs * kDim, benchmark::Counter::kIsIterationInvariantRate);
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * pairs));
 }
 
 void OneQueryArgs(benchmark::internal::Benchmark* b) {
@@ -176,6 +204,7 @@ BENCHMARK(BM_MemoryReadFloor)->Apply(OneQueryArgs);
 BENCHMARK(BM_OneQuery)->Apply(OneQueryArgs);
 BENCHMARK(BM_OneQueryTopK)->Apply(OneQueryArgs);
 BENCHMARK(BM_QueriesTargets)->Apply(QueriesArgs);
+BENCHMARK(BM_QueriesTargetsTopK)->Apply(QueriesArgs);
 
 }  // namespace
 }  // namespace simile

@@ -20,7 +20,7 @@
 namespace simile {
 namespace {
 
-// ---------------------------------------------------------------------------------------------------------------
+// ---------------------------------------------------------------------------------------------
 // Tuning constants.
 
 // A row whose float squared norm lies in this range has |x_i| <= 2^50, so its float dot products
@@ -56,7 +56,7 @@ bool IsSafeSquaredNorm(float sq) { return sq >= kMinSafeSquaredNorm && sq <= kMa
 // Clamps to [-1, 1] and turns -0 into +0.
 float ClampScore(float s) { return std::min(1.0f, std::max(-1.0f, s)) + 0.0f; }
 
-// ---------------------------------------------------------------------------------------------------------------
+// ---------------------------------------------------------------------------------------------
 // Generic vectors and the transposing lane-sum tree.
 
 template <int W>
@@ -114,9 +114,9 @@ constexpr std::array<int, W> TreeShuffle(int s, bool hi) {
   std::array<int, W> idx{};
   const bool whole_units = s > 4;
   // An element is a 128-bit unit or a lane; a row is the whole vector or one 128-bit unit.
-  const int unit = whole_units ? 4 : 1;  // Lanes per element.
+  const int unit = whole_units ? 4 : 1;          // Lanes per element.
   const int elements = whole_units ? W / 4 : 4;  // Elements per row.
-  const int group = s / unit;  // Group size in elements.
+  const int group = s / unit;                    // Group size in elements.
   const int half = group / 2;
   for (int lane = 0; lane < W; ++lane) {
     const int element = whole_units ? lane / 4 : lane % 4;
@@ -223,7 +223,7 @@ SIMILE_INLINE void SumLanesInOrder(typename Simd<W>::V* v, typename Simd<W>::V* 
   if constexpr (M / W == 2) GatherSums<W, M, 1>(out[1], v, std::make_index_sequence<W>());
 }
 
-// ---------------------------------------------------------------------------------------------------------------
+// ---------------------------------------------------------------------------------------------
 // Kernels, generic over the vector width.
 
 // out[i] = float sum of squares of row i, for n contiguous rows.
@@ -340,7 +340,7 @@ struct TileArgs {
   const float* const* queries;
   const float* query_scale;
   size_t nq;
-  const float* targets;  // nt packed rows of `stride` floats, 64-byte aligned, zero padded.
+  const float* targets;          // nt packed rows of `stride` floats, 64-byte aligned, zero padded.
   const float* target_scale_x4;  // Per 4-target tile: its 4 scales (0 past nt), repeated 4 times.
   size_t nt;
   size_t dim;
@@ -361,84 +361,97 @@ constexpr int kMaxTileQueries = 4;
 constexpr size_t kDimChunk = 1024;
 constexpr size_t kPartialFloatsPerTile = kMaxTileQueries * 4 * 16;
 
+// One R x C tile over dims [d0, d1): queries q[0..R) (aligned copies) against targets
+// [j0, j0 + C) of the block. With more chunks to come the unreduced accumulators go to
+// TileArgs::partial; after the last one the scores are scaled, clamped and stored (rows i0 .. i0 +
+// nr - 1, columns j0 .. j0 + min(C, nt - j0) - 1). A partial tile repeats its last target.
+template <int W, int R, int C, bool kChunked>
+SIMILE_INLINE void ScoreTile(const TileArgs& a, const float* const* q,
+                             const typename Simd<W>::V* query_scale, size_t i0, size_t nr,
+                             size_t j0, size_t d0, size_t d1, size_t* prefetched) {
+  using V = typename Simd<W>::V;
+  constexpr int kOut = R * C / W;  // Vectors of finished scores.
+  const size_t nc = std::min<size_t>(C, a.nt - j0);
+  const float* t[C];
+  for (int c = 0; c < C; ++c) t[c] = a.targets + (j0 + std::min<size_t>(c, nc - 1)) * a.stride;
+  float* partial = kChunked ? a.partial + j0 / C * kPartialFloatsPerTile : nullptr;
+  V acc[R * C] = {};
+  if (kChunked && d0 > 0) {
+    for (int m = 0; m < R * C; ++m) Load<W>(acc[m], partial + m * W);
+  }
+  for (size_t d = d0; d < d1; d += W) {
+    if (*prefetched < a.prefetch_bytes) {
+      PrefetchAt(a.prefetch, *prefetched, /*to_l2=*/true);
+      *prefetched += 64;
+    }
+    V tv[C];
+#pragma GCC unroll 8
+    for (int c = 0; c < C; ++c) Load<W>(tv[c], t[c] + d);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      V qv;
+      Load<W>(qv, q[r] + d);
+#pragma GCC unroll 8
+      for (int c = 0; c < C; ++c) acc[r * C + c] += qv * tv[c];
+    }
+  }
+  if (kChunked && d1 < a.stride) {  // More chunks to come.
+    for (int m = 0; m < R * C; ++m) std::memcpy(partial + m * W, &acc[m], sizeof(V));
+    return;
+  }
+  // The epilogue in vectors: sums in (query, target) order, scaled, clamped, C floats per row.
+  V sums[kOut];
+  SumLanesInOrder<W, R * C>(acc, sums);
+  V target_scale;
+  Load<W>(target_scale, a.target_scale_x4 + j0 * 4);
+  float scores[R * C];
+  for (int f = 0; f < kOut; ++f) {
+    V x = sums[f] * query_scale[f] * target_scale;
+    ClampScores<W>(x);
+    std::memcpy(scores + f * W, &x, sizeof(x));
+  }
+  for (size_t r = 0; r < nr; ++r) {
+    float* out = a.out + (i0 + r) * a.ld + j0;
+    if (nc == C) {
+      std::memcpy(out, scores + r * C, C * sizeof(float));
+    } else {
+      std::memcpy(out, scores + r * C, nc * sizeof(float));
+    }
+  }
+}
+
 // Register tiling: R queries x C targets accumulate R * C vectors per step from R + C loads. Each
 // query tile is copied into aligned, zero-padded rows (so that no load splits a cache line and no
-// scalar tail is left), then stays in L1 while the target block (in L2) streams past it. Partial
-// tiles repeat their last row and drop its results.
+// scalar tail is left), then stays in L1 while the target block (in L2) streams past it; rows
+// longer than kDimChunk go chunk by chunk so that it still fits. A partial query tile repeats its
+// last query.
 template <int W, int R, int C, bool kChunked>
 SIMILE_INLINE void ScoreTilesLoop(const TileArgs& a) {
-  static_assert(R <= kMaxTileQueries && 16 % W == 0 && C == 4 && R * C * W <= kPartialFloatsPerTile);
+  static_assert(R <= kMaxTileQueries && 16 % W == 0 && C == 4);
+  static_assert(R * C * W <= kPartialFloatsPerTile);
   using V = typename Simd<W>::V;
-  constexpr int kOut = R * C / W;  // Vectors of finished scores per tile.
-  const float* const prefetch = a.prefetch;
-  const size_t prefetch_bytes = a.prefetch_bytes;
+  const size_t chunk = kChunked ? kDimChunk : a.stride;
   size_t prefetched = 0;
   for (size_t i0 = 0; i0 < a.nq; i0 += R) {
     const size_t nr = std::min<size_t>(R, a.nq - i0);
     const float* q[R];
-    float query_scale[R * C];  // 1/|q| of each score of a tile, in (query, target) order.
+    float scale[R * C];  // 1/|q| for each score of a tile, in (query, target) order.
     for (int r = 0; r < R; ++r) {
       const size_t i = i0 + std::min<size_t>(r, nr - 1);
       float* row = a.query_buffer + r * a.stride;
       std::memcpy(row, a.queries[i], a.dim * sizeof(float));
       std::fill(row + a.dim, row + a.stride, 0.0f);
       q[r] = row;
-      std::fill_n(query_scale + r * C, C, a.query_scale[i]);
+      std::fill_n(scale + r * C, C, a.query_scale[i]);
     }
-    V qs[kOut];
-    std::memcpy(qs, query_scale, sizeof(qs));
-    for (size_t d0 = 0; d0 < a.stride; d0 += kChunked ? kDimChunk : a.stride) {
-    const size_t d1 = kChunked ? std::min(a.stride, d0 + kDimChunk) : a.stride;
-    for (size_t j0 = 0; j0 < a.nt; j0 += C) {
-      const size_t nc = std::min<size_t>(C, a.nt - j0);
-      const float* t[C];
-      for (int c = 0; c < C; ++c) t[c] = a.targets + (j0 + std::min<size_t>(c, nc - 1)) * a.stride;
-      V acc[R * C] = {};
-      float* partial = kChunked ? a.partial + j0 / C * kPartialFloatsPerTile : nullptr;
-      if (kChunked && d0 > 0) {
-        for (int m = 0; m < R * C; ++m) Load<W>(acc[m], partial + m * W);
-      }
-      for (size_t d = d0; d < d1; d += W) {
-        if (prefetched < prefetch_bytes) {
-          PrefetchAt(prefetch, prefetched, /*to_l2=*/true);
-          prefetched += 64;
-        }
-        V tv[C];
-#pragma GCC unroll 8
-        for (int c = 0; c < C; ++c) Load<W>(tv[c], t[c] + d);
-#pragma GCC unroll 8
-        for (int r = 0; r < R; ++r) {
-          V qv;
-          Load<W>(qv, q[r] + d);
-#pragma GCC unroll 8
-          for (int c = 0; c < C; ++c) acc[r * C + c] += qv * tv[c];
-        }
-      }
-      if (kChunked && d1 < a.stride) {  // More chunks to come.
-        for (int m = 0; m < R * C; ++m) std::memcpy(partial + m * W, &acc[m], sizeof(V));
-        continue;
-      }
-      // Epilogue in vectors: sums in (query, target) order, scaled, clamped, 4 floats per row.
-      V sums[kOut];
-      SumLanesInOrder<W, R * C>(acc, sums);
-      V ts;
-      Load<W>(ts, a.target_scale_x4 + j0 * 4);
-      float scores[R * C];
-      for (int f = 0; f < kOut; ++f) {
-        V x = sums[f] * qs[f] * ts;
-        ClampScores<W>(x);
-        std::memcpy(scores + f * W, &x, sizeof(x));
-      }
-      for (size_t r = 0; r < nr; ++r) {
-        float* out = a.out + (i0 + r) * a.ld + j0;
-        if (nc == C) {
-          std::memcpy(out, scores + r * C, C * sizeof(float));
-        } else {
-          std::memcpy(out, scores + r * C, nc * sizeof(float));
-        }
+    V query_scale[R * C / W];
+    std::memcpy(query_scale, scale, sizeof(query_scale));
+    for (size_t d0 = 0; d0 < a.stride; d0 += chunk) {
+      const size_t d1 = std::min(a.stride, d0 + chunk);
+      for (size_t j0 = 0; j0 < a.nt; j0 += C) {
+        ScoreTile<W, R, C, kChunked>(a, q, query_scale, i0, nr, j0, d0, d1, &prefetched);
       }
     }
-  }
   }
 }
 
@@ -451,7 +464,7 @@ SIMILE_INLINE void ScoreTilesImpl(const TileArgs& a) {
   }
 }
 
-// ---------------------------------------------------------------------------------------------------------------
+// ---------------------------------------------------------------------------------------------
 // Per-ISA instantiations and the dispatch table.
 
 struct KernelSet {
@@ -465,22 +478,21 @@ struct KernelSet {
 
 // Defines namespace `ns` with the kernels for vectors of W floats and R x C tiles, compiled with
 // `target_attr`, and their KernelSet `ns::kKernels`.
-#define SIMILE_DEFINE_KERNELS(ns, target_attr, W, R, C)                                       \
-  namespace ns {                                                                             \
-  target_attr void SquaredNorms(const float* rows, size_t n, size_t dim, float* out) {       \
-    SquaredNormsImpl<W>(rows, n, dim, out);                                                  \
-  }                                                                                          \
-  target_attr void DotsAndSquaredNorms(const float* q, const float* t, size_t n, size_t dim, \
-                                       float* dots, float* sq) {                             \
-    DotsAndSquaredNormsImpl<W>(q, t, n, dim, dots, sq);                                      \
-  }                                                                                          \
-  target_attr void PackRows(const float* src, size_t n, size_t dim, float* dst,              \
-                            size_t stride, float* sq) {                                      \
-    PackRowsImpl<W>(src, n, dim, dst, stride, sq);                                           \
-  }                                                                                          \
-  target_attr void ScoreTiles(const TileArgs& args) { ScoreTilesImpl<W, R, C>(args); }       \
-  constexpr KernelSet kKernels = {&SquaredNorms, &DotsAndSquaredNorms, &PackRows,           \
-                                  &ScoreTiles};                                              \
+#define SIMILE_DEFINE_KERNELS(ns, target_attr, W, R, C)                                         \
+  namespace ns {                                                                                \
+  target_attr void SquaredNorms(const float* rows, size_t n, size_t dim, float* out) {          \
+    SquaredNormsImpl<W>(rows, n, dim, out);                                                     \
+  }                                                                                             \
+  target_attr void DotsAndSquaredNorms(const float* q, const float* t, size_t n, size_t dim,    \
+                                       float* dots, float* sq) {                                \
+    DotsAndSquaredNormsImpl<W>(q, t, n, dim, dots, sq);                                         \
+  }                                                                                             \
+  target_attr void PackRows(const float* src, size_t n, size_t dim, float* dst, size_t stride,  \
+                            float* sq) {                                                        \
+    PackRowsImpl<W>(src, n, dim, dst, stride, sq);                                              \
+  }                                                                                             \
+  target_attr void ScoreTiles(const TileArgs& args) { ScoreTilesImpl<W, R, C>(args); }          \
+  constexpr KernelSet kKernels = {&SquaredNorms, &DotsAndSquaredNorms, &PackRows, &ScoreTiles}; \
   }
 
 // 128-bit vectors with 16 registers: 2 x 4 tiles (8 accumulators).
@@ -493,8 +505,8 @@ SIMILE_DEFINE_KERNELS(baseline, , 4, 2, 4)
 SIMILE_DEFINE_KERNELS(avx2, __attribute__((target("avx2,fma"))), 8, 4, 4)
 // AVX-512: 32 registers of 16 floats: 4 x 4 tiles (16 accumulators, 4 target vectors, 1 query).
 SIMILE_DEFINE_KERNELS(avx512,
-                      __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma"))),
-                      16, 4, 4)
+                      __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma"))), 16, 4,
+                      4)
 #endif  // defined(__x86_64__)
 
 bool Supports(CpuIsa isa) {
@@ -534,7 +546,7 @@ CpuIsa SelectIsa() {
   return CpuIsa::kBaseline;
 }
 
-// ---------------------------------------------------------------------------------------------------------------
+// ---------------------------------------------------------------------------------------------
 // Numerics shared by both paths.
 
 float MaxAbs(const float* x, size_t dim) {
@@ -632,8 +644,8 @@ struct TargetBlock {
   size_t n = 0;
 };
 
-void PrepareBlock(const KernelSet& kernels, const float* first, size_t n, size_t dim,
-                  size_t stride, TargetBlock* b) {
+void PrepareBlock(const KernelSet& kernels, const float* first, size_t n, size_t dim, size_t stride,
+                  TargetBlock* b) {
   float sq[kMaxBlockRows];
   b->rows = ThreadScratch(kBlockSlot, n * stride);
   b->n = n;
@@ -701,7 +713,7 @@ void ScoreOneQuery(const KernelSet& kernels, const PreparedQueries& q, MatrixVie
   }
 }
 
-// ---------------------------------------------------------------------------------------------------------------
+// ---------------------------------------------------------------------------------------------
 // Work splitting.
 
 struct Plan {
@@ -791,7 +803,7 @@ void ForEachBlock(const KernelSet& kernels, const Plan& plan, MatrixView targets
   }
 }
 
-// ---------------------------------------------------------------------------------------------------------------
+// ---------------------------------------------------------------------------------------------
 // The two entry points.
 
 void Scores(const KernelSet& kernels, MatrixView queries, MatrixView targets, float* scores,
@@ -824,8 +836,8 @@ void Scores(const KernelSet& kernels, MatrixView queries, MatrixView targets, fl
     const size_t rows = std::min(group_rows, nq - q0);
     ForEachBlock(kernels, plan, targets, ranges, item / groups,
                  [&](const TargetBlock& block, size_t t0, const float* next, size_t next_bytes) {
-                   kernels.score_tiles(MakeTileArgs(q, q0, rows, block, dim,
-                                                    scores + q0 * ld + t0, ld, next, next_bytes));
+                   kernels.score_tiles(MakeTileArgs(q, q0, rows, block, dim, scores + q0 * ld + t0,
+                                                    ld, next, next_bytes));
                  });
   });
 }
@@ -872,25 +884,27 @@ void TopK(const KernelSet& kernels, MatrixView queries, MatrixView targets, uint
     const size_t q_begin = item % groups * group_rows;
     const size_t q_end = std::min(nq, q_begin + group_rows);
     float buffer[kTopKQueryStep * kMaxBlockRows];
-    ForEachBlock(kernels, plan, targets, ranges, range,
-                 [&](const TargetBlock& block, size_t t0, const float* next, size_t next_bytes) {
-                   // The next block's prefetch is shared out over the query steps.
-                   const size_t steps = (q_end - q_begin + kTopKQueryStep - 1) / kTopKQueryStep;
-                   const size_t slice = (next_bytes / steps + 63) / 64 * 64;
-                   for (size_t q0 = q_begin; q0 < q_end; q0 += kTopKQueryStep) {
-                     const size_t rows = std::min(kTopKQueryStep, q_end - q0);
-                     const size_t done = (q0 - q_begin) / kTopKQueryStep * slice;
-                     kernels.score_tiles(MakeTileArgs(
-                         q, q0, rows, block, dim, buffer, block.n, next + done / sizeof(float),
-                         std::min(slice, next_bytes - std::min(done, next_bytes))));
-                     for (size_t r = 0; r < rows; ++r) {
-                       TopKAccumulator& top = range_acc[q0 + r];
-                       const float* s = buffer + r * block.n;
-                       for (size_t j = 0; j < block.n; ++j)
-                         top.Push(s[j], static_cast<uint32_t>(t0 + j) + index_offset);
-                     }
-                   }
-                 });
+    ForEachBlock(
+        kernels, plan, targets, ranges, range,
+        [&](const TargetBlock& block, size_t t0, const float* next, size_t next_bytes) {
+          // The next block's prefetch is shared out over the query steps.
+          const size_t steps = (q_end - q_begin + kTopKQueryStep - 1) / kTopKQueryStep;
+          const size_t slice = (next_bytes / steps + 63) / 64 * 64;
+          for (size_t q0 = q_begin; q0 < q_end; q0 += kTopKQueryStep) {
+            const size_t rows = std::min(kTopKQueryStep, q_end - q0);
+            const size_t done = (q0 - q_begin) / kTopKQueryStep * slice;
+            const bool more = done < next_bytes;
+            kernels.score_tiles(MakeTileArgs(q, q0, rows, block, dim, buffer, block.n,
+                                             more ? next + done / sizeof(float) : nullptr,
+                                             more ? std::min(slice, next_bytes - done) : 0));
+            for (size_t r = 0; r < rows; ++r) {
+              TopKAccumulator& top = range_acc[q0 + r];
+              const float* s = buffer + r * block.n;
+              for (size_t j = 0; j < block.n; ++j)
+                top.Push(s[j], static_cast<uint32_t>(t0 + j) + index_offset);
+            }
+          }
+        });
   });
 
   // Merge the ranges' candidates per query.

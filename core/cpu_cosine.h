@@ -10,6 +10,12 @@
 // Preconditions (validated by callers): rows >= 1, dim >= 1, queries.dim == targets.dim, all values
 // finite.
 //
+// Work: one query x N is one fused pass over the targets (dot and |t|^2 together, memory bound);
+// Q x N packs blocks of targets into L2-sized, aligned scratch and runs register tiles of queries
+// over them (compute bound). Each thread that runs the blocked path keeps its scratch (at most ~2
+// MiB per thread) for its next call, so steady-state calls allocate only O(Q) bookkeeping (and,
+// for top-k, O(threads * Q * k) candidates).
+//
 // Thread safety: the functions may be called concurrently from any threads, pool threads included,
 // as long as their output buffers do not overlap. They only read the inputs.
 #ifndef SIMILE_CORE_CPU_COSINE_H_

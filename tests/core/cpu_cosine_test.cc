@@ -121,13 +121,13 @@ struct Shape {
 };
 
 // Covers dims {1, 3, 7, 768, 4099}, N {1, 2, 31, 1000, 40000} and Q {1, 3, 17, 64}; large N only at
-// small dims.
+// small dims. {128, 70, 2051}: queries larger than L2 / 4 (bigger blocks) and rows longer than one
+// dim chunk; {6, 45, 1040}: a last dim chunk of 16 floats.
 const Shape kShapes[] = {
-    {1, 1, 1},       {1, 2, 3},     {3, 31, 7},     {17, 1000, 3}, {64, 31, 768}, {1, 1000, 768},
-    {3, 1000, 768},  {1, 40000, 7}, {17, 40000, 1}, {64, 1000, 7}, {1, 31, 4099}, {3, 2, 4099},
-    {17, 100, 4099}, {64, 2, 768},  {64, 40000, 3}, {2, 300, 129}, {5, 1, 768},   {64, 600, 768},
-    {128, 70, 2051},  // Queries larger than L2/4: bigger blocks; rows longer than one dim chunk.
-    {6, 45, 1040},    // A last dim chunk of 16 floats.
+    {1, 1, 1},      {1, 2, 3},      {3, 31, 7},      {17, 1000, 3},   {64, 31, 768},
+    {1, 1000, 768}, {3, 1000, 768}, {1, 40000, 7},   {17, 40000, 1},  {64, 1000, 7},
+    {1, 31, 4099},  {3, 2, 4099},   {17, 100, 4099}, {64, 2, 768},    {64, 40000, 3},
+    {2, 300, 129},  {5, 1, 768},    {64, 600, 768},  {128, 70, 2051}, {6, 45, 1040},
 };
 
 TEST_CASE("CpuCosineScores matches a float64 reference for random shapes", "[cpu_cosine]") {
