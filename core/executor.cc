@@ -40,6 +40,14 @@ uint64_t CpuRowsPerChunk(const CosineTask& task, const ChunkingOptions& chunking
   return std::max<uint64_t>(1, chunking.cpu_chunk_macs / std::max<uint64_t>(1, per_row));
 }
 
+// Why `c` has no usable GPU: the configured reason when there is no GPU backend, else that the
+// backend was marked unusable after a fatal error (the configured reason describes the start-up
+// situation, not a device lost later).
+std::string GpuUnavailableReason(const Executor::Components& c) {
+  if (c.gpu == nullptr) return c.gpu_unavailable_reason;
+  return absl::StrCat(c.gpu->description(), " was marked unusable after a fatal error");
+}
+
 }  // namespace
 
 Executor::Executor(Components components) : c_(std::move(components)) {}
@@ -113,11 +121,9 @@ absl::StatusOr<ExecutionReport> Executor::Run(const CosineTask& task, const Resu
   if (absl::Status s = CheckBuffers(task, out); !s.ok()) return s;
   const bool gpu_usable = GpuUsable();
   if (task.placement == Placement::kGpu && !gpu_usable) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "placement GPU was requested but this server has no usable GPU: ",
-        c_.gpu == nullptr
-            ? c_.gpu_unavailable_reason
-            : absl::StrCat(c_.gpu->description(), " was marked unusable after a fatal error")));
+    return absl::FailedPreconditionError(
+        absl::StrCat("placement GPU was requested but this server has no usable GPU: ",
+                     GpuUnavailableReason(c_)));
   }
 
   // One consistent read of everything the decision depends on.
@@ -233,7 +239,7 @@ ExecutorSnapshot Executor::Snapshot() const {
   s.gpu_present = c_.gpu != nullptr;
   s.gpu_available = GpuUsable();
   s.gpu_description = c_.gpu != nullptr ? c_.gpu->description() : "";
-  s.gpu_unavailable_reason = s.gpu_available ? "" : c_.gpu_unavailable_reason;
+  s.gpu_unavailable_reason = s.gpu_available ? "" : GpuUnavailableReason(c_);
   s.performance = tracker_->Snapshot();
   s.breaker = breaker_->Snapshot();
   if (runtime->vram != nullptr) {

@@ -53,7 +53,7 @@ struct Fixture {
   std::unique_ptr<CircuitBreaker> breaker;
 };
 
-TEST_CASE("Breaker trips after N consecutive failures; a success resets the run", "[breaker]") {
+TEST_CASE("Breaker trips after N consecutive failures - a success resets the run", "[breaker]") {
   Fixture f(ConsecutiveOnly());
   REQUIRE(f.state() == kClosed);
   REQUIRE(f.breaker->AllowsRequests());
@@ -114,7 +114,7 @@ TEST_CASE("Breaker trips on the failure rate over the window once it holds the m
   }
 }
 
-TEST_CASE("Rate rule: exactly the threshold does not trip, above it does; old calls slide out",
+TEST_CASE("Rate rule: exactly the threshold does not trip, above it does - old calls slide out",
           "[breaker]") {
   CircuitBreaker::Options o;
   o.consecutive_failures_to_open = 100;
@@ -164,7 +164,7 @@ TEST_CASE("Open: no permission before the cool-down, half-open after it", "[brea
   REQUIRE(f.transitions.back().to == kHalfOpen);
 }
 
-TEST_CASE("Half-open lets exactly the probe quota through; extra callers are refused",
+TEST_CASE("Half-open lets exactly the probe quota through - extra callers are refused",
           "[breaker]") {
   Fixture f(ConsecutiveOnly());  // 2 probes.
   f.Trip();

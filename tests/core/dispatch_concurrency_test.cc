@@ -35,7 +35,7 @@ class FlakyDeviceMemory final : public DeviceMemoryQuery {
   std::atomic<uint64_t> failures_{0};
 };
 
-TEST_CASE("16 threads hammer tracker, breaker, VRAM monitor and policy; every counter adds up",
+TEST_CASE("16 threads hammer tracker, breaker, VRAM monitor and policy - every counter adds up",
           "[dispatch][breaker][tracker][concurrency]") {
   constexpr int kThreads = 16;
   constexpr int kIterations = 1000;

@@ -79,7 +79,7 @@ TEST_CASE("p50, p99 and mean on known data (nearest rank)", "[tracker]") {
   REQUIRE(one.mean == absl::Microseconds(7));
 }
 
-TEST_CASE("Failures count as calls but not as latency samples; OOM is counted apart", "[tracker]") {
+TEST_CASE("Failures count as calls but not as latency samples - OOM is counted apart", "[tracker]") {
   FakeClock clock;
   auto tracker = MakeTracker(&clock);
   tracker->Record(kGpu, kMany, 9, absl::Milliseconds(10), Outcome::kSuccess);
@@ -114,7 +114,7 @@ TEST_CASE("Failures count as calls but not as latency samples; OOM is counted ap
   REQUIRE(e.cpu.last_update == absl::InfinitePast());
 }
 
-TEST_CASE("Size classes and operations are kept apart; speedup compares the same class",
+TEST_CASE("Size classes and operations are kept apart - speedup compares the same class",
           "[tracker]") {
   FakeClock clock;
   auto tracker = MakeTracker(&clock);
