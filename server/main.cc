@@ -1,5 +1,6 @@
 // simile-server: serves simile.v1.Similarity over gRPC. Parses flags, starts the server, and turns
 // signals into actions: SIGHUP reloads the configuration file, SIGTERM/SIGINT shut down gracefully.
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 
@@ -84,6 +85,12 @@ int main(int argc, char** argv) {
     return 2;
   }
   simile::server::SetLogLevel(*level);
+
+  // Request and response buffers are tens of MiB and short-lived. With glibc's default, the mmap threshold
+  // adapts upwards after large frees, so such buffers end up in the heap and fragment it: RSS crept up ~15% in
+  // a 3-minute soak (bench/soak.sh). A fixed threshold keeps every allocation >= 4 MiB in its own mapping,
+  // returned to the system on free.
+  mallopt(M_MMAP_THRESHOLD, 4 << 20);
 
   const sigset_t signals = HandledSignals();
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);  // Before any thread starts.
