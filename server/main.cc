@@ -86,10 +86,9 @@ int main(int argc, char** argv) {
   }
   simile::server::SetLogLevel(*level);
 
-  // Request and response buffers are tens of MiB and short-lived. With glibc's default, the mmap threshold
-  // adapts upwards after large frees, so such buffers end up in the heap and fragment it: RSS crept up ~15% in
-  // a 3-minute soak (bench/soak.sh). A fixed threshold keeps every allocation >= 4 MiB in its own mapping,
-  // returned to the system on free.
+  // Request and response buffers are tens of MiB and short-lived. With glibc's default the mmap threshold
+  // adapts upwards after large frees (up to 32 MiB), so such buffers can end up in the heap and fragment it.
+  // A fixed threshold keeps every allocation >= 4 MiB in its own mapping, returned to the system on free.
   mallopt(M_MMAP_THRESHOLD, 4 << 20);
 
   const sigset_t signals = HandledSignals();
