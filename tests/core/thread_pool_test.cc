@@ -75,10 +75,10 @@ TEST_CASE("ParallelFor with grain 0 behaves as grain 1", "[thread_pool]") {
 
 TEST_CASE("Nested ParallelFor from busy pool threads does not deadlock", "[thread_pool]") {
   constexpr int kThreads = 2;
-  ThreadPool pool(kThreads);
   std::atomic<int> leaves{0};
   Latch outer_done(kThreads);
   Latch all_done(1);
+  ThreadPool pool(kThreads);  // Last: destroyed (joined) before what its tasks use.
   // Every worker runs an outer task, so no worker is free to help; each nests two levels of
   // ParallelFor.
   for (int w = 0; w < kThreads; ++w) {
@@ -104,9 +104,9 @@ TEST_CASE("Nested ParallelFor from busy pool threads does not deadlock", "[threa
 
 TEST_CASE("ParallelFor from outside and inside the pool at once covers every index",
           "[thread_pool]") {
-  ThreadPool pool(2);
   std::vector<std::atomic<int>> hits(3 * 500);
   Latch done(2);
+  ThreadPool pool(2);  // Last: destroyed (joined) before what its tasks use.
   for (int part = 1; part <= 2; ++part) {
     pool.Schedule([&, part] {
       pool.ParallelFor(500, 7, [&](size_t begin, size_t end) {
@@ -139,9 +139,11 @@ TEST_CASE("ThreadPool runs every scheduled task before destruction", "[thread_po
 }
 
 TEST_CASE("QueueLength counts tasks waiting for a worker", "[thread_pool]") {
-  ThreadPool pool(1);
+  // The latches outlive the pool (declared first, destroyed last): the worker may still be inside
+  // release.Wait() after the main thread's CountDown, until the pool's destructor joins it.
   Latch started(1);
   Latch release(1);
+  ThreadPool pool(1);
   pool.Schedule([&] {
     started.CountDown();
     release.Wait();
