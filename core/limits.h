@@ -18,6 +18,16 @@ struct Limits {
   uint64_t max_result_elements = 16'777'216;
 };
 
+// Admission control: how much work the server holds at once. A request beyond either bound is refused at once
+// with RESOURCE_EXHAUSTED instead of queueing, so memory and queueing delay stay bounded under overload.
+struct AdmissionLimits {
+  // Requests received and not yet answered (queued or running). 1024.
+  uint32_t max_in_flight_requests = 1024;
+  // Vector payload bytes (queries + targets) of those requests. A request is always admitted when nothing else
+  // is in flight, so one request up to the message-size limit never starves. 1 GiB.
+  uint64_t max_in_flight_bytes = uint64_t{1} << 30;
+};
+
 }  // namespace simile
 
 #endif  // SIMILE_CORE_LIMITS_H_

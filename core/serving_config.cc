@@ -27,6 +27,12 @@ absl::Status ServingConfig::Validate() const {
                                                    kMaxResultElementsCeiling,
                                                    "] (a response cannot exceed 2 GiB)"));
   }
+  if (admission.max_in_flight_requests == 0) {
+    return absl::InvalidArgumentError("admission.max_in_flight_requests must be >= 1");
+  }
+  if (admission.max_in_flight_bytes == 0) {
+    return absl::InvalidArgumentError("admission.max_in_flight_bytes must be >= 1");
+  }
   // Each component names its fields as the configuration file's sections do (dispatch_policy.*,
   // circuit_breaker.*, vram_monitor.*, chunking.*, tracker.*).
   if (absl::Status s = policy.Validate(); !s.ok()) return s;

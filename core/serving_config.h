@@ -43,6 +43,7 @@ struct ServingConfig {
   uint64_t version = 0;
 
   Limits limits;
+  AdmissionLimits admission;
   PolicyOptions policy;
   CircuitBreaker::Options breaker;
   VramMonitor::Options vram;

@@ -40,6 +40,11 @@ void ApplyLimits(const v1::LimitsConfig& in, Limits* out) {
   SIMILE_APPLY(in, max_result_elements, out->max_result_elements);
 }
 
+void ApplyAdmission(const v1::AdmissionConfig& in, AdmissionLimits* out) {
+  SIMILE_APPLY(in, max_in_flight_requests, out->max_in_flight_requests);
+  SIMILE_APPLY(in, max_in_flight_bytes, out->max_in_flight_bytes);
+}
+
 void ApplyPolicy(const v1::DispatchPolicyConfig& in, PolicyOptions* out) {
   SIMILE_APPLY(in, min_gpu_batch_one_query, out->min_gpu_batch_one_query);
   SIMILE_APPLY(in, min_gpu_batch_many_queries, out->min_gpu_batch_many_queries);
@@ -110,6 +115,7 @@ absl::StatusOr<ServingConfig> ToServingConfig(const v1::ServerConfig& proto,
   ServingConfig config;
   config.source = std::string(source);
   ApplyLimits(proto.limits(), &config.limits);
+  ApplyAdmission(proto.admission(), &config.admission);
   ApplyPolicy(proto.dispatch_policy(), &config.policy);
   ApplyBreaker(proto.circuit_breaker(), &config.breaker);
   ApplyVram(proto.vram_monitor(), &config.vram);

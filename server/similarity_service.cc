@@ -2,6 +2,8 @@
 
 #include <chrono>
 
+#include "absl/strings/str_cat.h"
+
 #include "core/execution_report.h"
 #include "server/grpc_status.h"
 #include "server/log.h"
@@ -19,6 +21,15 @@ absl::Time DeadlineFor(const grpc::CallbackServerContext& context, const Clock& 
   return clock.Now() + remaining;
 }
 
+// The vector payload a request carries, in bytes (what admission control bounds). O(1).
+uint64_t PayloadBytes(const v1::CosineRequest& request) {
+  uint64_t bytes = 0;
+  for (const v1::Matrix* m : {&request.queries(), &request.targets()}) {
+    bytes += m->raw().size() + static_cast<uint64_t>(m->values_size()) * sizeof(float);
+  }
+  return bytes;
+}
+
 }  // namespace
 
 grpc::ServerUnaryReactor* SimilarityService::Cosine(grpc::CallbackServerContext* context,
@@ -27,16 +38,34 @@ grpc::ServerUnaryReactor* SimilarityService::Cosine(grpc::CallbackServerContext*
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   // Counted before the drain check, so that Shutdown, which drains and then waits for the count to reach zero,
   // either sees this request or this request sees the drain.
-  in_flight_.fetch_add(1, std::memory_order_seq_cst);
+  const int64_t requests_now = in_flight_.fetch_add(1, std::memory_order_seq_cst) + 1;
   if (draining_.load(std::memory_order_seq_cst)) {
     in_flight_.fetch_sub(1, std::memory_order_relaxed);
     reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
                                  "simile is shutting down; retry on another replica"));
     return reactor;
   }
+  // Admission control, on gRPC's thread and before queueing: an overloaded server answers at once instead of
+  // letting its queue (and the memory it holds) grow.
+  const uint64_t bytes = PayloadBytes(*request);
+  const uint64_t bytes_before = in_flight_bytes_.fetch_add(bytes, std::memory_order_relaxed);
+  const AdmissionLimits admission = config_->Current()->admission;
+  if (requests_now > static_cast<int64_t>(admission.max_in_flight_requests) ||
+      (bytes_before > 0 && bytes_before + bytes > admission.max_in_flight_bytes)) {
+    in_flight_bytes_.fetch_sub(bytes, std::memory_order_relaxed);
+    in_flight_.fetch_sub(1, std::memory_order_relaxed);
+    rejected_.fetch_add(1, std::memory_order_relaxed);
+    reactor->Finish(grpc::Status(
+        grpc::StatusCode::RESOURCE_EXHAUSTED,
+        absl::StrCat("simile is overloaded: ", requests_now - 1, " requests holding ", bytes_before,
+                     " payload bytes are in flight (admission.max_in_flight_requests = ",
+                     admission.max_in_flight_requests, ", admission.max_in_flight_bytes = ",
+                     admission.max_in_flight_bytes, "); retry later or on another replica")));
+    return reactor;
+  }
   const absl::Time queued_at = clock_->Now();
   // request, response and context stay valid until reactor->Finish(); the worker calls it last.
-  pool_->Schedule([this, context, request, response, reactor, queued_at] {
+  pool_->Schedule([this, context, request, response, reactor, queued_at, bytes] {
     const absl::Time started_at = clock_->Now();
     DecodeScratch scratch;
     absl::StatusOr<CosineTask> task = DecodeCosineRequest(*request, &scratch);
@@ -61,6 +90,7 @@ grpc::ServerUnaryReactor* SimilarityService::Cosine(grpc::CallbackServerContext*
              {"message", status.message()}});
       }
     }
+    in_flight_bytes_.fetch_sub(bytes, std::memory_order_relaxed);
     in_flight_.fetch_sub(1, std::memory_order_relaxed);
     reactor->Finish(ToGrpcStatus(status));
   });

@@ -11,6 +11,7 @@
 #include <cstdint>
 
 #include "core/clock.h"
+#include "core/config_store.h"
 #include "core/executor.h"
 #include "core/thread_pool.h"
 #include "simile/v1/similarity.grpc.pb.h"
@@ -20,8 +21,9 @@ namespace simile::server {
 class SimilarityService final : public v1::Similarity::CallbackService {
  public:
   // None of the arguments is owned; all must outlive the service.
-  SimilarityService(const Executor* executor, ThreadPool* pool, const Clock* clock)
-      : executor_(executor), pool_(pool), clock_(clock) {}
+  SimilarityService(const Executor* executor, ThreadPool* pool, const Clock* clock,
+                    const ConfigStore* config)
+      : executor_(executor), pool_(pool), clock_(clock), config_(config) {}
 
   grpc::ServerUnaryReactor* Cosine(grpc::CallbackServerContext* context,
                                    const v1::CosineRequest* request,
@@ -30,6 +32,11 @@ class SimilarityService final : public v1::Similarity::CallbackService {
   // From now on, new requests are refused with UNAVAILABLE; requests already received run to the end.
   void BeginDrain() { draining_.store(true, std::memory_order_seq_cst); }
 
+  // Vector payload bytes of the requests in flight (admission control).
+  [[nodiscard]] uint64_t InFlightBytes() const { return in_flight_bytes_.load(std::memory_order_relaxed); }
+  // Requests refused by admission control since start.
+  [[nodiscard]] uint64_t Rejected() const { return rejected_.load(std::memory_order_relaxed); }
+
   // Requests received and not yet finished (queued or running).
   [[nodiscard]] int64_t InFlight() const { return in_flight_.load(std::memory_order_seq_cst); }
 
@@ -37,10 +44,15 @@ class SimilarityService final : public v1::Similarity::CallbackService {
   const Executor* const executor_;
   ThreadPool* const pool_;
   const Clock* const clock_;
+  const ConfigStore* const config_;
   // The increment in Cosine and draining_ use seq_cst so that a request and BeginDrain cannot both miss each
   // other (Dekker-style: store then load on each side). Other accesses are relaxed gauge reads.
   std::atomic<int64_t> in_flight_{0};
   std::atomic<bool> draining_{false};
+  // Relaxed: admission compares against a bound; a request racing another may see a slightly stale sum, which
+  // can only overshoot the bound by what is admitted concurrently.
+  std::atomic<uint64_t> in_flight_bytes_{0};
+  std::atomic<uint64_t> rejected_{0};
 };
 
 }  // namespace simile::server

@@ -86,7 +86,7 @@ absl::StatusOr<std::unique_ptr<SimileServer>> SimileServer::Start(const ServerOp
   if (!executor.ok()) return executor.status();
   s->executor_ = *std::move(executor);
   s->service_ = std::make_unique<SimilarityService>(s->executor_.get(), s->pool_,
-                                                    SteadyClock::Default());
+                                                    SteadyClock::Default(), s->config_.get());
   SimilarityService* similarity = s->service_.get();
   s->admin_ = std::make_unique<AdminService>(s->executor_.get(), SteadyClock::Default(),
                                              SteadyClock::Default()->Now(),

@@ -74,6 +74,9 @@ class SimileServer {
   // The status the Admin service reports.
   [[nodiscard]] const AdminService& admin() const { return *admin_; }
 
+  // Cosine requests refused by admission control since start.
+  [[nodiscard]] uint64_t admission_rejections() const { return service_->Rejected(); }
+
   // Cosine requests received and not yet answered.
   [[nodiscard]] int64_t in_flight_requests() const { return service_->InFlight(); }
 
