@@ -9,7 +9,8 @@ seconds=${2:-8}
 rounds=${3:-2}
 dir=$(mktemp -d)
 trap 'kill $simile_pid $floor_pid 2>/dev/null || true; rm -rf "$dir"' EXIT
-"$build/server/simile-server" --grpc_address=127.0.0.1:0 --port_file="$dir/simile.port" --log_level=warning \
+"$build/server/simile-server" --grpc_address=127.0.0.1:0 --metrics_address=127.0.0.1:0 \
+  --port_file="$dir/simile.port" --log_level=warning \
   2>"$dir/simile.log" &
 simile_pid=$!
 "$build/bench/simile-transport-floor" --grpc_address=127.0.0.1:0 --port_file="$dir/floor.port" 2>"$dir/floor.log" &

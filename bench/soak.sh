@@ -17,7 +17,8 @@ dir=$(mktemp -d)
 pids=()
 cleanup() { kill "${pids[@]}" "$server" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$dir"; }
 trap cleanup EXIT
-"$build/server/simile-server" --grpc_address=127.0.0.1:0 --port_file="$dir/port" --log_level=warning \
+"$build/server/simile-server" --grpc_address=127.0.0.1:0 --metrics_address=127.0.0.1:0 --port_file="$dir/port" \
+  --log_level=warning \
   2>"$dir/server.log" &
 server=$!
 for _ in $(seq 1 200); do [[ -s $dir/port ]] && break; sleep 0.05; done

@@ -20,6 +20,7 @@ struct ExecutionReport {
   FallbackReason fallback = FallbackReason::kNone;
   std::string fallback_detail;  // The GPU error behind the fallback, for humans.
   absl::Duration compute_time;  // From the start of execution to the last result.
+  absl::Duration decision_time;  // Reading the dispatcher's inputs and choosing the backend.
 };
 
 }  // namespace simile

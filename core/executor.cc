@@ -128,6 +128,7 @@ absl::StatusOr<ExecutionReport> Executor::Run(const CosineTask& task, const Resu
 
   // One consistent read of everything the decision depends on.
   DispatchContext dc;
+  dc.now = c_.clock->Now();  // Also the start of the decision's own timing.
   dc.placement = task.placement;
   dc.gpu_available = gpu_usable;
   dc.breaker_allows = breaker_->AllowsRequests();
@@ -137,7 +138,6 @@ absl::StatusOr<ExecutionReport> Executor::Run(const CosineTask& task, const Resu
   dc.operation = OperationFor(dc.q);
   dc.size_class = SizeClassOf(dc.q, dc.n, dc.d);
   dc.estimate = tracker_->EstimateFor(dc.operation, dc.size_class);
-  dc.now = c_.clock->Now();
   dc.usable_vram_bytes =
       UINT64_MAX;  // A GPU backend without a memory query is not planned against memory.
   if (gpu_usable && runtime->vram != nullptr) {
@@ -149,12 +149,13 @@ absl::StatusOr<ExecutionReport> Executor::Run(const CosineTask& task, const Resu
         MinChunkBytes(GpuPlanInput(task, memory, dc.usable_vram_bytes, config.chunking));
   }
   const Decision decision = DecideWithExploration(*runtime->policy, dc, runtime->ticker.get());
-  return RunWithDecision(task, out, context, *runtime, dc, decision);
+  return RunWithDecision(task, out, context, *runtime, dc, decision, c_.clock->Now() - dc.now);
 }
 
 absl::StatusOr<ExecutionReport> Executor::RunWithDecision(
     const CosineTask& task, const ResultBuffers& out, const RequestContext& context,
-    const Runtime& runtime, const DispatchContext& dc, Decision decision) const {
+    const Runtime& runtime, const DispatchContext& dc, Decision decision,
+    absl::Duration decision_time) const {
   const ServingConfig& config = *runtime.config;
   const bool forced_gpu = task.placement == Placement::kGpu;
   const absl::Time start = c_.clock->Now();
@@ -200,6 +201,7 @@ absl::StatusOr<ExecutionReport> Executor::RunWithDecision(
   ExecutionReport report;
   report.backend = decision.backend;
   report.rule = decision.rule;
+  report.decision_time = decision_time;
   counters_.CountDecision(decision.backend, decision.rule);
   const ChunkedRunResult result = RunChunked(params, &report);
   const absl::Duration latency = c_.clock->Now() - start;

@@ -104,7 +104,8 @@ class Executor {
   [[nodiscard]] bool GpuUsable() const;
   [[nodiscard]] absl::StatusOr<ExecutionReport> RunWithDecision(
       const CosineTask& task, const ResultBuffers& out, const RequestContext& context,
-      const Runtime& runtime, const DispatchContext& dc, Decision decision) const;
+      const Runtime& runtime, const DispatchContext& dc, Decision decision,
+      absl::Duration decision_time) const;
 
   const Components c_;
   std::unique_ptr<PerformanceTracker> tracker_;

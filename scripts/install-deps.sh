@@ -11,6 +11,7 @@ packages=(
 )
 test_packages=(
   catch2 libbenchmark-dev python3-grpcio python3-numpy clang-14 libclang-rt-14-dev
+  prometheus curl
 )
 if [[ "${1:-}" == "--test" ]]; then packages+=("${test_packages[@]}"); fi
 

@@ -10,6 +10,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "server/trace_context.h"
 
 namespace simile::server {
 namespace {
@@ -96,6 +97,12 @@ std::string FormatLogLine(LogLevel level, absl::string_view event,
       "{\"ts\":\"", absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", absl::Now(), absl::UTCTimeZone()),
       "\",\"level\":\"", LevelName(level), "\",\"event\":");
   AppendJsonString(&line, event);
+  if (const TraceContext* trace = CurrentTraceContext(); trace != nullptr) {
+    line.append(",\"trace_id\":");
+    AppendJsonString(&line, trace->trace_id_view());
+    line.append(",\"span_id\":");
+    AppendJsonString(&line, trace->span_id_view());
+  }
   for (const auto& [key, value] : fields) {
     line.push_back(',');
     AppendJsonString(&line, key);

@@ -1,7 +1,8 @@
 // Structured logging: one JSON object per line on stderr, e.g.
 //   {"ts":"2026-11-23T19:30:00.123456Z","level":"info","event":"server_started","grpc_address":"0.0.0.0:50051"}
 // Fields are typed (strings are JSON-escaped, numbers stay numbers) so that log pipelines can index
-// them.
+// them. Lines written while a request with a valid W3C traceparent is handled carry its "trace_id" and
+// "span_id" right after "event" (see server/trace_context.h).
 //
 // Thread safety: every function may be called from any thread; each line is written with one
 // write(2) call so lines from different threads never interleave.

@@ -21,8 +21,8 @@
 ABSL_FLAG(std::string, grpc_address, "0.0.0.0:50051",
           "Address the gRPC API listens on (host:port; port 0 picks a free port).");
 ABSL_FLAG(std::string, metrics_address, "0.0.0.0:9464",
-          "Address for the HTTP metrics/status endpoint. Reserved: this version does not serve "
-          "HTTP yet.");
+          "HTTP address (host:port; port 0 picks a free port) for /metrics (Prometheus), /status (JSON), / "
+          "(status page), /healthz and /readyz. Empty: no HTTP server.");
 ABSL_FLAG(std::string, config, "",
           "Configuration file in protobuf text format (simile.v1.ServerConfig; example: "
           "deploy/config/simile.pbtxt). Empty: built-in defaults. Re-read on SIGHUP.");
@@ -42,6 +42,9 @@ ABSL_FLAG(std::string, log_level, "info",
 ABSL_FLAG(
     std::string, port_file, "",
     "If set, write the bound gRPC port to this file once serving (for scripts that bind port 0).");
+ABSL_FLAG(std::string, metrics_port_file, "",
+          "If set, write the bound HTTP (metrics) port to this file once serving (for scripts that bind "
+          "port 0).");
 
 namespace {
 
@@ -101,12 +104,17 @@ int main(int argc, char** argv) {
   options.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
   options.config_path = absl::GetFlag(FLAGS_config);
   options.hardware_profile_path = absl::GetFlag(FLAGS_hardware_profile);
+  options.metrics_address = absl::GetFlag(FLAGS_metrics_address);
 
   absl::StatusOr<std::unique_ptr<simile::server::SimileServer>> server =
       simile::server::SimileServer::Start(options);
   if (!server.ok()) {
     Log(LogLevel::kError, "start_failed", {{"error", server.status().ToString()}});
     return 1;
+  }
+  // The metrics port first: scripts wait for --port_file, then read both.
+  if (const std::string port_file = absl::GetFlag(FLAGS_metrics_port_file); !port_file.empty()) {
+    std::ofstream(port_file) << (*server)->metrics_port() << "\n";
   }
   if (const std::string port_file = absl::GetFlag(FLAGS_port_file); !port_file.empty()) {
     std::ofstream(port_file) << (*server)->grpc_port() << "\n";

@@ -1,6 +1,8 @@
 #include "server/similarity_service.h"
 
 #include <chrono>
+#include <iterator>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 
@@ -8,6 +10,7 @@
 #include "server/grpc_status.h"
 #include "server/log.h"
 #include "server/request_decoder.h"
+#include "server/trace_context.h"
 #include "server/wire_report.h"
 
 namespace simile::server {
@@ -30,17 +33,65 @@ uint64_t PayloadBytes(const v1::CosineRequest& request) {
   return bytes;
 }
 
+// The caller's W3C trace context: exactly one valid `traceparent` entry, else none.
+std::optional<TraceContext> TraceFrom(const grpc::CallbackServerContext& context) {
+  const auto [first, last] = context.client_metadata().equal_range("traceparent");
+  if (first == last || std::next(first) != last) return std::nullopt;
+  return ParseTraceparent(absl::string_view(first->second.data(), first->second.size()));
+}
+
+// Server-side failures are warnings; a caller's mistake, deadline or cancellation is debug detail.
+LogLevel FailureLevel(absl::StatusCode code) {
+  switch (code) {
+    case absl::StatusCode::kInternal:
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kUnknown:
+    case absl::StatusCode::kDataLoss:
+      return LogLevel::kWarning;
+    default:
+      return LogLevel::kDebug;
+  }
+}
+
+// The decision and how it ran (debug), and any fallback from the GPU with the device error (warning).
+void LogExecution(const CosineTask& task, const ExecutionReport& report, absl::Duration queue_time) {
+  if (report.fallback != FallbackReason::kNone) {
+    Log(LogLevel::kWarning, "gpu_fallback",
+        {{"reason", Name(report.fallback)},
+         {"error", report.fallback_detail},
+         {"gpu_chunks", report.gpu_chunks},
+         {"cpu_chunks", report.cpu_chunks}});
+  }
+  if (!LogEnabled(LogLevel::kDebug)) return;
+  Log(LogLevel::kDebug, "dispatch_decision",
+      {{"backend", Name(report.backend)},
+       {"rule", Name(report.rule)},
+       {"queries", task.queries.rows},
+       {"targets", task.targets.rows},
+       {"dim", task.queries.dim},
+       {"top_k", task.top_k},
+       {"chunks", report.chunks},
+       {"gpu_chunks", report.gpu_chunks},
+       {"cpu_chunks", report.cpu_chunks},
+       {"chunk_retries", report.chunk_retries},
+       {"fallback", Name(report.fallback)},
+       {"compute_seconds", absl::ToDoubleSeconds(report.compute_time)},
+       {"queue_seconds", absl::ToDoubleSeconds(queue_time)}});
+}
+
 }  // namespace
 
 grpc::ServerUnaryReactor* SimilarityService::Cosine(grpc::CallbackServerContext* context,
                                                     const v1::CosineRequest* request,
                                                     v1::CosineResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  const absl::Time received_at = clock_->Now();
   // Counted before the drain check, so that Shutdown, which drains and then waits for the count to reach zero,
   // either sees this request or this request sees the drain.
   const int64_t requests_now = in_flight_.fetch_add(1, std::memory_order_seq_cst) + 1;
   if (draining_.load(std::memory_order_seq_cst)) {
     in_flight_.fetch_sub(1, std::memory_order_relaxed);
+    metrics_->RecordRequest(RpcMethod::kCosine, absl::StatusCode::kUnavailable, clock_->Now() - received_at);
     reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
                                  "simile is shutting down; retry on another replica"));
     return reactor;
@@ -55,6 +106,8 @@ grpc::ServerUnaryReactor* SimilarityService::Cosine(grpc::CallbackServerContext*
     in_flight_bytes_.fetch_sub(bytes, std::memory_order_relaxed);
     in_flight_.fetch_sub(1, std::memory_order_relaxed);
     rejected_.fetch_add(1, std::memory_order_relaxed);
+    metrics_->RecordRequest(RpcMethod::kCosine, absl::StatusCode::kResourceExhausted,
+                            clock_->Now() - received_at);
     reactor->Finish(grpc::Status(
         grpc::StatusCode::RESOURCE_EXHAUSTED,
         absl::StrCat("simile is overloaded: ", requests_now - 1, " requests holding ", bytes_before,
@@ -63,14 +116,17 @@ grpc::ServerUnaryReactor* SimilarityService::Cosine(grpc::CallbackServerContext*
                      admission.max_in_flight_bytes, "); retry later or on another replica")));
     return reactor;
   }
-  const absl::Time queued_at = clock_->Now();
+  const absl::Time queued_at = received_at;
+  const std::optional<TraceContext> trace = TraceFrom(*context);
   // request, response and context stay valid until reactor->Finish(); the worker calls it last.
-  pool_->Schedule([this, context, request, response, reactor, queued_at, bytes] {
+  pool_->Schedule([this, context, request, response, reactor, queued_at, bytes, trace] {
+    const ScopedTraceContext scoped_trace(trace.has_value() ? &*trace : nullptr);
     const absl::Time started_at = clock_->Now();
     DecodeScratch scratch;
     absl::StatusOr<CosineTask> task = DecodeCosineRequest(*request, &scratch);
     absl::Status status = task.status();
     if (status.ok()) {
+      metrics_->RecordBatchShape(task->queries.rows, task->targets.rows);
       const ResultBuffers out = PrepareCosineResponse(*request, *task, response);
       RequestContext request_context;
       request_context.deadline = DeadlineFor(*context, *clock_);
@@ -79,12 +135,14 @@ grpc::ServerUnaryReactor* SimilarityService::Cosine(grpc::CallbackServerContext*
       status = report.status();
       if (status.ok()) {
         FillWireReport(*report, started_at - queued_at, response->mutable_report());
+        metrics_->RecordExecution(OperationFor(task->queries.rows), *report);
+        LogExecution(*task, *report, started_at - queued_at);
       }
     }
     if (!status.ok()) {
       response->Clear();  // Never send a partial result with an error.
-      if (LogEnabled(LogLevel::kDebug)) {
-        Log(LogLevel::kDebug, "request_failed",
+      if (const LogLevel level = FailureLevel(status.code()); LogEnabled(level)) {
+        Log(level, "request_failed",
             {{"method", "Cosine"},
              {"code", absl::StatusCodeToString(status.code())},
              {"message", status.message()}});
@@ -92,6 +150,8 @@ grpc::ServerUnaryReactor* SimilarityService::Cosine(grpc::CallbackServerContext*
     }
     in_flight_bytes_.fetch_sub(bytes, std::memory_order_relaxed);
     in_flight_.fetch_sub(1, std::memory_order_relaxed);
+    // Counted before Finish: a caller that has its response sees it counted.
+    metrics_->RecordRequest(RpcMethod::kCosine, status.code(), clock_->Now() - queued_at);
     reactor->Finish(ToGrpcStatus(status));
   });
   return reactor;

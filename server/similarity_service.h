@@ -2,6 +2,12 @@
 // back and nothing more: the handler decodes nothing and computes nothing on gRPC's threads; it
 // queues the request on the service's ThreadPool and returns, and the worker finishes the RPC.
 //
+// Every RPC that reaches the handler is counted in SimileMetrics (method, status code, duration, batch shape,
+// execution time by backend). RPCs that gRPC rejects before the handler (a message over the server's
+// max_receive_message_bytes gets gRPC's own RESOURCE_EXHAUSTED) never get here and are counted by gRPC only.
+// A valid W3C `traceparent` in the request metadata is carried into the log lines written for the request
+// (server/trace_context.h).
+//
 // Thread safety: gRPC calls the handler concurrently; all state is immutable after construction or
 // owned by the collaborators, which are thread-safe.
 #ifndef SIMILE_SERVER_SIMILARITY_SERVICE_H_
@@ -14,6 +20,7 @@
 #include "core/config_store.h"
 #include "core/executor.h"
 #include "core/thread_pool.h"
+#include "server/simile_metrics.h"
 #include "simile/v1/similarity.grpc.pb.h"
 
 namespace simile::server {
@@ -22,8 +29,8 @@ class SimilarityService final : public v1::Similarity::CallbackService {
  public:
   // None of the arguments is owned; all must outlive the service.
   SimilarityService(const Executor* executor, ThreadPool* pool, const Clock* clock,
-                    const ConfigStore* config)
-      : executor_(executor), pool_(pool), clock_(clock), config_(config) {}
+                    const ConfigStore* config, SimileMetrics* metrics)
+      : executor_(executor), pool_(pool), clock_(clock), config_(config), metrics_(metrics) {}
 
   grpc::ServerUnaryReactor* Cosine(grpc::CallbackServerContext* context,
                                    const v1::CosineRequest* request,
@@ -45,6 +52,7 @@ class SimilarityService final : public v1::Similarity::CallbackService {
   ThreadPool* const pool_;
   const Clock* const clock_;
   const ConfigStore* const config_;
+  SimileMetrics* const metrics_;
   // The increment in Cosine and draining_ use seq_cst so that a request and BeginDrain cannot both miss each
   // other (Dekker-style: store then load on each side). Other accesses are relaxed gauge reads.
   std::atomic<int64_t> in_flight_{0};

@@ -4,9 +4,11 @@
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_builder.h>
+#include <google/protobuf/util/json_util.h>
 
 #include <algorithm>
 #include <chrono>
+#include <map>
 #include <thread>
 #include <utility>
 
@@ -14,8 +16,10 @@
 #include "core/clock.h"
 #include "kernels/gpu_probe.h"
 #include "server/admin_service.h"
+#include "server/build_info.h"
 #include "server/config_file.h"
 #include "server/log.h"
+#include "server/status_page.h"
 
 namespace simile::server {
 namespace {
@@ -85,12 +89,19 @@ absl::StatusOr<std::unique_ptr<SimileServer>> SimileServer::Start(const ServerOp
   absl::StatusOr<std::unique_ptr<Executor>> executor = Executor::Create(std::move(components));
   if (!executor.ok()) return executor.status();
   s->executor_ = *std::move(executor);
+  s->metrics_ = std::make_unique<SimileMetrics>();
   s->service_ = std::make_unique<SimilarityService>(s->executor_.get(), s->pool_,
-                                                    SteadyClock::Default(), s->config_.get());
+                                                    SteadyClock::Default(), s->config_.get(),
+                                                    s->metrics_.get());
   SimilarityService* similarity = s->service_.get();
   s->admin_ = std::make_unique<AdminService>(s->executor_.get(), SteadyClock::Default(),
                                              SteadyClock::Default()->Now(),
                                              [similarity] { return similarity->InFlight(); });
+
+  // HTTP first: an address that cannot be bound fails the start before gRPC serves anything.
+  if (!options.metrics_address.empty()) {
+    if (absl::Status http = s->StartHttp(); !http.ok()) return http;
+  }
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -106,11 +117,20 @@ absl::StatusOr<std::unique_ptr<SimileServer>> SimileServer::Start(const ServerOp
   grpc::HealthCheckServiceInterface* health = s->server_->GetHealthCheckService();
   health->SetServingStatus(true);
   health->SetServingStatus(kSimilarityServiceName, true);
+  s->ready_.store(true, std::memory_order_release);
 
   const ServingConfig& config = *s->config_->Current();
+  const BuildInfo& build = GetBuildInfo();
   Log(LogLevel::kInfo, "server_started",
-      {{"grpc_address", options.grpc_address},
+      {{"version", build.version},
+       {"commit", build.commit},
+       {"cuda", build.cuda},
+       {"grpc_address", options.grpc_address},
        {"grpc_port", s->grpc_port_},
+       {"metrics_address", options.metrics_address},
+       {"metrics_port", s->metrics_port()},
+       {"shutdown_grace_seconds", absl::ToDoubleSeconds(options.shutdown_grace)},
+       {"hardware_profile", options.hardware_profile_path},
        {"worker_threads", s->pool_->num_threads()},
        {"max_receive_message_bytes", options.max_receive_message_bytes},
        {"config_source", config.source},
@@ -118,11 +138,62 @@ absl::StatusOr<std::unique_ptr<SimileServer>> SimileServer::Start(const ServerOp
        {"limits.max_dim", config.limits.max_dim},
        {"limits.max_queries", config.limits.max_queries},
        {"limits.max_targets", config.limits.max_targets},
-       {"limits.max_result_elements", config.limits.max_result_elements}});
+       {"limits.max_result_elements", config.limits.max_result_elements},
+       {"admission.max_in_flight_requests", config.admission.max_in_flight_requests},
+       {"admission.max_in_flight_bytes", config.admission.max_in_flight_bytes},
+       {"policy.explore_fraction", config.policy.explore_fraction},
+       {"breaker.mode", Name(config.breaker.mode)},
+       {"performance_tracker.window_size", config.tracker_window}});
   return s;
 }
 
 SimileServer::~SimileServer() { Shutdown(); }
+
+absl::Status SimileServer::StartHttp() {
+  HttpServer::Options http_options;
+  http_options.address = options_.metrics_address;
+  http_options.threads = options_.metrics_threads;
+  std::map<std::string, HttpHandler> routes;
+  routes["/metrics"] = [this] {
+    return HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8", ScrapeMetrics()};
+  };
+  routes["/status"] = [this] {
+    v1::ServerStatus status;
+    admin_->Fill(&status);
+    google::protobuf::util::JsonPrintOptions json;
+    json.add_whitespace = true;
+    json.preserve_proto_field_names = true;  // As `simile status` prints it.
+    json.always_print_primitive_fields = true;
+    std::string body;
+    if (!google::protobuf::util::MessageToJsonString(status, &body, json).ok()) {
+      return HttpResponse{500, "text/plain; charset=utf-8", "cannot print the status as JSON\n"};
+    }
+    return HttpResponse{200, "application/json", std::move(body)};
+  };
+  routes["/"] = [this] {
+    v1::ServerStatus status;
+    admin_->Fill(&status);
+    return HttpResponse{200, "text/html; charset=utf-8", RenderStatusPage(status)};
+  };
+  routes["/healthz"] = [] { return HttpResponse{200, "text/plain; charset=utf-8", "ok\n"}; };
+  routes["/readyz"] = [this] {
+    // The same answer as the gRPC health service: SERVING until shutdown begins.
+    return ready() ? HttpResponse{200, "text/plain; charset=utf-8", "ready\n"}
+                   : HttpResponse{503, "text/plain; charset=utf-8", "not ready\n"};
+  };
+  absl::StatusOr<std::unique_ptr<HttpServer>> http = HttpServer::Start(http_options, std::move(routes));
+  if (!http.ok()) return http.status();
+  http_ = *std::move(http);
+  return absl::OkStatus();
+}
+
+std::string SimileServer::ScrapeMetrics() {
+  ServiceState service;
+  service.in_flight = service_->InFlight();
+  service.in_flight_bytes = service_->InFlightBytes();
+  service.admission_rejected = service_->Rejected();
+  return metrics_->Scrape(executor_->Snapshot(), service);
+}
 
 absl::Status SimileServer::ReloadConfig() {
   absl::StatusOr<ServingConfig> next =
@@ -134,6 +205,7 @@ absl::Status SimileServer::ReloadConfig() {
         "it");
   }
   if (status.ok()) status = config_->Replace(*std::move(next));
+  metrics_->RecordConfigReload(status.ok());
   if (!status.ok()) {
     Log(LogLevel::kError, "config_reload_rejected",
         {{"source", options_.config_path},
@@ -156,6 +228,7 @@ void SimileServer::Shutdown() {
   Log(LogLevel::kInfo, "shutdown_started",
       {{"grace_seconds", absl::ToDoubleSeconds(options_.shutdown_grace)},
        {"in_flight", service_->InFlight()}});
+  ready_.store(false, std::memory_order_release);  // /readyz answers 503 from now on.
   if (server_ != nullptr) {
     // 1. NOT_SERVING, so that load balancers and health-checking clients stop sending here.
     server_->GetHealthCheckService()->Shutdown();
@@ -170,6 +243,7 @@ void SimileServer::Shutdown() {
     server_->Shutdown(absl::ToChronoTime(std::max(deadline, absl::Now())));
     server_->Wait();
   }
+  if (http_ != nullptr) http_->Stop();  // Served metrics and status through the drain; stops in milliseconds.
   owned_pool_.reset();  // Runs whatever is still queued, then joins the workers.
   Log(LogLevel::kInfo, "shutdown_complete", {{"in_flight", service_->InFlight()}});
 }

@@ -1,6 +1,7 @@
 // SimileServer: builds and owns everything a running simile process serves with (thread pool,
-// backends, executor, gRPC server with health checking and reflection) and runs its lifecycle:
-// start, configuration reload, graceful shutdown.
+// backends, executor, gRPC server with health checking and reflection, metrics and the HTTP endpoint
+// for /metrics, /status, /, /healthz and /readyz) and runs its lifecycle: start, configuration reload,
+// graceful shutdown.
 //
 // main.cc parses flags into ServerOptions and calls Start(); tests call Start() in-process on port
 // 0.
@@ -12,6 +13,7 @@
 
 #include <grpcpp/server.h>
 
+#include <atomic>
 #include <memory>
 #include <string>
 
@@ -23,7 +25,9 @@
 #include "core/mutex.h"
 #include "core/thread_pool.h"
 #include "server/admin_service.h"
+#include "server/http_server.h"
 #include "server/similarity_service.h"
+#include "server/simile_metrics.h"
 
 namespace simile::server {
 
@@ -45,6 +49,12 @@ struct ServerOptions {
   // Hardware profile (same schema; written by the calibration tool), applied before config_path.
   // Re-read by ReloadConfig() too.
   std::string hardware_profile_path;
+  // HTTP address ("host:port") for /metrics, /status, /, /healthz and /readyz; port 0 picks a free port (read
+  // it back with metrics_port()). Empty: no HTTP server (the default here, so that in-process servers bind
+  // nothing extra; simile-server's --metrics_address defaults to 0.0.0.0:9464).
+  std::string metrics_address;
+  // Worker threads of the HTTP server.
+  int metrics_threads = 4;
 };
 
 class SimileServer {
@@ -59,6 +69,14 @@ class SimileServer {
   SimileServer& operator=(const SimileServer&) = delete;
 
   [[nodiscard]] int grpc_port() const { return grpc_port_; }
+  // The bound HTTP port; 0 when ServerOptions::metrics_address is empty.
+  [[nodiscard]] int metrics_port() const { return http_ != nullptr ? http_->port() : 0; }
+
+  // What GET /metrics returns: every family, mirrored values refreshed now.
+  [[nodiscard]] std::string ScrapeMetrics();
+  // What GET /readyz reports: true from the moment the server serves until shutdown begins (when the gRPC
+  // health service goes NOT_SERVING too).
+  [[nodiscard]] bool ready() const { return ready_.load(std::memory_order_acquire); }
 
   // Re-reads the configuration file. An invalid file is rejected (the error is returned and logged)
   // and the configuration in force is kept.
@@ -83,16 +101,23 @@ class SimileServer {
  private:
   SimileServer(const ServerOptions& options, ServingConfig initial);
 
+  // Starts the HTTP endpoint on options_.metrics_address.
+  [[nodiscard]] absl::Status StartHttp();
+
   const ServerOptions options_;
   std::unique_ptr<ConfigStore> config_;
   std::unique_ptr<ThreadPool> owned_pool_;  // Null when ServerOptions::pool was given.
   ThreadPool* pool_ = nullptr;
   std::unique_ptr<CpuBackend> cpu_;
   std::unique_ptr<Executor> executor_;
+  std::unique_ptr<SimileMetrics> metrics_;
   std::unique_ptr<SimilarityService> service_;
   std::unique_ptr<AdminService> admin_;
   std::unique_ptr<grpc::Server> server_;
   int grpc_port_ = 0;
+  std::unique_ptr<HttpServer> http_;  // Null without metrics_address.
+  // Release/acquire: a reader that sees true also sees the started server (nothing else depends on it).
+  std::atomic<bool> ready_{false};
 
   Mutex shutdown_mu_;
   bool shut_down_ ABSL_GUARDED_BY(shutdown_mu_) = false;

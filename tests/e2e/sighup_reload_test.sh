@@ -8,7 +8,8 @@ cli=$2
 dir=$(mktemp -d)
 trap 'kill -9 "$pid" 2>/dev/null || true; rm -rf "$dir"' EXIT
 echo 'limits { max_dim: 8 }' >"$dir/config.pbtxt"
-"$server" --grpc_address=127.0.0.1:0 --port_file="$dir/port" --worker_threads=1 --config="$dir/config.pbtxt" \
+"$server" --grpc_address=127.0.0.1:0 --metrics_address=127.0.0.1:0 --port_file="$dir/port" --worker_threads=1 \
+  --config="$dir/config.pbtxt" \
   2>"$dir/server.log" &
 pid=$!
 for _ in $(seq 1 200); do [[ -s $dir/port ]] && break; sleep 0.05; done

@@ -10,7 +10,8 @@ while (($#)) && [[ $1 != "--" ]]; do server_flags+=("$1"); shift; done
 shift  # the --
 workdir=$(mktemp -d)
 trap 'kill -9 "$pid" 2>/dev/null || true; rm -rf "$workdir"' EXIT
-"$server" --grpc_address=127.0.0.1:0 --port_file="$workdir/port" --worker_threads=2 "${server_flags[@]}" \
+"$server" --grpc_address=127.0.0.1:0 --metrics_address=127.0.0.1:0 --port_file="$workdir/port" --worker_threads=2 \
+  "${server_flags[@]}" \
   2>"$workdir/server.log" &
 pid=$!
 for _ in $(seq 1 200); do
