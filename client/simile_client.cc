@@ -5,9 +5,13 @@
 #include <grpcpp/support/byte_buffer.h>
 #include <grpcpp/support/channel_arguments.h>
 
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "absl/strings/str_cat.h"
 
 #include "absl/synchronization/notification.h"
 #include "client/grpc_status.h"
@@ -31,6 +35,38 @@ absl::StatusOr<std::string> Flatten(const grpc::ByteBuffer& buffer) {
   return bytes;
 }
 
+// The contents of a PEM file, or INVALID_ARGUMENT naming the option and path.
+absl::StatusOr<std::string> ReadPem(const std::string& path, const char* what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::InvalidArgumentError(absl::StrCat(what, ": cannot read '", path, "'"));
+  std::ostringstream contents;
+  contents << in.rdbuf();
+  return std::move(contents).str();
+}
+
+// Plaintext, or SSL credentials from the PEM files of `tls`.
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeCredentials(const ClientTlsOptions& tls) {
+  if (!tls.active()) return grpc::InsecureChannelCredentials();
+  if (tls.cert_path.empty() != tls.key_path.empty()) {
+    return absl::InvalidArgumentError("a TLS client certificate needs its key (--tls_cert with --tls_key)");
+  }
+  grpc::SslCredentialsOptions ssl;
+  if (!tls.ca_path.empty()) {
+    absl::StatusOr<std::string> ca = ReadPem(tls.ca_path, "--tls_ca");
+    if (!ca.ok()) return ca.status();
+    ssl.pem_root_certs = *std::move(ca);
+  }
+  if (!tls.cert_path.empty()) {
+    absl::StatusOr<std::string> cert = ReadPem(tls.cert_path, "--tls_cert");
+    if (!cert.ok()) return cert.status();
+    absl::StatusOr<std::string> key = ReadPem(tls.key_path, "--tls_key");
+    if (!key.ok()) return key.status();
+    ssl.pem_cert_chain = *std::move(cert);
+    ssl.pem_private_key = *std::move(key);
+  }
+  return grpc::SslCredentials(ssl);
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<SimileClient>> SimileClient::Create(absl::string_view target,
@@ -43,8 +79,12 @@ absl::StatusOr<std::unique_ptr<SimileClient>> SimileClient::Create(absl::string_
   // Without this, channels to one target share gRPC's global subchannel pool and so one TCP
   // connection.
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  std::shared_ptr<grpc::Channel> channel =
-      grpc::CreateCustomChannel(std::string(target), grpc::InsecureChannelCredentials(), args);
+  if (!options.tls.server_name.empty()) {
+    args.SetSslTargetNameOverride(options.tls.server_name);
+  }
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials = MakeCredentials(options.tls);
+  if (!credentials.ok()) return credentials.status();
+  std::shared_ptr<grpc::Channel> channel = grpc::CreateCustomChannel(std::string(target), *credentials, args);
   return std::make_unique<SimileClient>(std::move(channel), options);
 }
 

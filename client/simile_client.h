@@ -26,6 +26,7 @@
 
 #include <memory>
 #include <optional>
+#include <string>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -39,6 +40,24 @@
 
 namespace simile::client {
 
+// TLS settings of the channel Create makes (PEM file paths). All empty and enabled false: plaintext.
+struct ClientTlsOptions {
+  // Use TLS; implied by any path below. With no ca_path, the server is verified against the system's roots.
+  bool enabled = false;
+  // PEM CA bundle the server's certificate must chain to (--tls_ca).
+  std::string ca_path;
+  // PEM client certificate chain and its key, for servers that require mutual TLS (--tls_cert, --tls_key).
+  std::string cert_path;
+  std::string key_path;
+  // Name to verify in the server's certificate instead of the target's host (--tls_server_name), e.g. when
+  // dialling an IP address.
+  std::string server_name;
+
+  [[nodiscard]] bool active() const {
+    return enabled || !ca_path.empty() || !cert_path.empty() || !key_path.empty() || !server_name.empty();
+  }
+};
+
 struct ClientOptions {
   // Deadline of every call that does not set its own. absl::InfiniteDuration(): calls never time
   // out.
@@ -51,12 +70,15 @@ struct ClientOptions {
   // is not up (the call's deadline still applies). Off by default so that a down server is reported
   // at once.
   bool wait_for_ready = false;
+  // Transport security of the channel Create makes (default: plaintext).
+  ClientTlsOptions tls;
 };
 
 class SimileClient {
  public:
-  // Connects (lazily, on the first call) to `target` ("host:port", or any gRPC target URI) over an
-  // insecure channel configured by `options`. INVALID_ARGUMENT when `target` is empty.
+  // Connects (lazily, on the first call) to `target` ("host:port", or any gRPC target URI) over a channel
+  // configured by `options` (plaintext unless options.tls is active). INVALID_ARGUMENT when `target` is
+  // empty, or a TLS file cannot be read or a key comes without its certificate.
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<SimileClient>> Create(
       absl::string_view target, const ClientOptions& options = {});
 

@@ -42,6 +42,13 @@ ABSL_FLAG(std::string, log_level, "info",
 ABSL_FLAG(
     std::string, port_file, "",
     "If set, write the bound gRPC port to this file once serving (for scripts that bind port 0).");
+ABSL_FLAG(std::string, tls_cert, "",
+          "PEM certificate chain for TLS on the gRPC port (with --tls_key). Empty: plaintext gRPC. Read once at "
+          "start; the metrics port stays plaintext.");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert.");
+ABSL_FLAG(std::string, tls_client_ca, "",
+          "PEM CA bundle for mutual TLS: every client must present a certificate that chains to it (needs "
+          "--tls_cert and --tls_key). Empty: client certificates are not requested.");
 ABSL_FLAG(std::string, metrics_port_file, "",
           "If set, write the bound HTTP (metrics) port to this file once serving (for scripts that bind "
           "port 0).");
@@ -105,6 +112,9 @@ int main(int argc, char** argv) {
   options.config_path = absl::GetFlag(FLAGS_config);
   options.hardware_profile_path = absl::GetFlag(FLAGS_hardware_profile);
   options.metrics_address = absl::GetFlag(FLAGS_metrics_address);
+  options.tls.cert_path = absl::GetFlag(FLAGS_tls_cert);
+  options.tls.key_path = absl::GetFlag(FLAGS_tls_key);
+  options.tls.client_ca_path = absl::GetFlag(FLAGS_tls_client_ca);
 
   absl::StatusOr<std::unique_ptr<simile::server::SimileServer>> server =
       simile::server::SimileServer::Start(options);

@@ -43,6 +43,9 @@ SimileServer::SimileServer(const ServerOptions& options, ServingConfig initial)
     : options_(options), config_(std::make_unique<ConfigStore>(std::move(initial))) {}
 
 absl::StatusOr<std::unique_ptr<SimileServer>> SimileServer::Start(const ServerOptions& options) {
+  // TLS files first: a bad path fails the start at once, before threads, GPUs or ports.
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials = MakeServerCredentials(options.tls);
+  if (!credentials.ok()) return credentials.status();
   absl::StatusOr<ServingConfig> initial =
       LoadServingConfig(options.config_path, options.hardware_profile_path);
   if (!initial.ok()) return initial.status();
@@ -106,13 +109,15 @@ absl::StatusOr<std::unique_ptr<SimileServer>> SimileServer::Start(const ServerOp
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options.grpc_address, grpc::InsecureServerCredentials(), &s->grpc_port_);
+  builder.AddListeningPort(options.grpc_address, *credentials, &s->grpc_port_);
   builder.SetMaxReceiveMessageSize(options.max_receive_message_bytes);
   builder.RegisterService(s->service_.get());
   builder.RegisterService(s->admin_.get());
   s->server_ = builder.BuildAndStart();
   if (s->server_ == nullptr || s->grpc_port_ == 0) {
-    return absl::UnavailableError(absl::StrCat("cannot listen on ", options.grpc_address));
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", options.grpc_address,
+                     options.tls.enabled() ? " (or gRPC refused the TLS certificate and key)" : ""));
   }
   grpc::HealthCheckServiceInterface* health = s->server_->GetHealthCheckService();
   health->SetServingStatus(true);
@@ -127,6 +132,7 @@ absl::StatusOr<std::unique_ptr<SimileServer>> SimileServer::Start(const ServerOp
        {"cuda", build.cuda},
        {"grpc_address", options.grpc_address},
        {"grpc_port", s->grpc_port_},
+       {"grpc_tls", options.tls.client_ca_path.empty() ? (options.tls.enabled() ? "tls" : "plaintext") : "mtls"},
        {"metrics_address", options.metrics_address},
        {"metrics_port", s->metrics_port()},
        {"shutdown_grace_seconds", absl::ToDoubleSeconds(options.shutdown_grace)},

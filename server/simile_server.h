@@ -28,6 +28,7 @@
 #include "server/http_server.h"
 #include "server/similarity_service.h"
 #include "server/simile_metrics.h"
+#include "server/tls_credentials.h"
 
 namespace simile::server {
 
@@ -55,12 +56,16 @@ struct ServerOptions {
   std::string metrics_address;
   // Worker threads of the HTTP server.
   int metrics_threads = 4;
+  // TLS for the gRPC port (PEM files; none set: plaintext). The HTTP port stays plaintext: bind it to an
+  // address only Prometheus reaches (metrics_address).
+  TlsFiles tls;
 };
 
 class SimileServer {
  public:
   // Loads the configuration, probes for GPUs, starts serving. Errors: the configuration's error,
-  // or Unavailable when the address cannot be bound.
+  // InvalidArgument for incomplete or unreadable TLS files (checked before anything else starts), or
+  // Unavailable when the address cannot be bound (or gRPC refuses the TLS key and certificate).
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<SimileServer>> Start(
       const ServerOptions& options);
 

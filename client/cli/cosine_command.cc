@@ -71,7 +71,7 @@ int RunCosine() {
     return ReportError("cosine", inputs.status());
   }
   absl::StatusOr<std::unique_ptr<client::SimileClient>> simile =
-      client::SimileClient::Create(absl::GetFlag(FLAGS_address));
+      client::SimileClient::Create(absl::GetFlag(FLAGS_address), ClientOptionsFromFlags());
   if (!simile.ok()) {
     return ReportError("cosine", simile.status());
   }

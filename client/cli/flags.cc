@@ -4,6 +4,29 @@
 
 ABSL_FLAG(std::string, address, "127.0.0.1:50051", "Server address, host:port (any gRPC target).");
 ABSL_FLAG(int64_t, deadline_ms, 30000, "Deadline of the call in milliseconds; 0: no deadline.");
+ABSL_FLAG(bool, tls, false,
+          "Connect over TLS (implied by the other --tls_* flags); without --tls_ca the system's roots verify "
+          "the server.");
+ABSL_FLAG(std::string, tls_ca, "", "PEM CA bundle that the server's certificate must chain to (enables TLS).");
+ABSL_FLAG(std::string, tls_cert, "",
+          "PEM client certificate for servers that require mutual TLS (with --tls_key; enables TLS).");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert.");
+ABSL_FLAG(std::string, tls_server_name, "",
+          "Name to verify in the server's certificate instead of the host in --address (enables TLS).");
+
+namespace simile::cli {
+
+client::ClientOptions ClientOptionsFromFlags() {
+  client::ClientOptions options;
+  options.tls.enabled = absl::GetFlag(FLAGS_tls);
+  options.tls.ca_path = absl::GetFlag(FLAGS_tls_ca);
+  options.tls.cert_path = absl::GetFlag(FLAGS_tls_cert);
+  options.tls.key_path = absl::GetFlag(FLAGS_tls_key);
+  options.tls.server_name = absl::GetFlag(FLAGS_tls_server_name);
+  return options;
+}
+
+}  // namespace simile::cli
 
 ABSL_FLAG(
     std::string, queries, "",

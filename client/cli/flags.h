@@ -8,10 +8,16 @@
 #include <string>
 
 #include "absl/flags/declare.h"
+#include "client/simile_client.h"
 
 // Both subcommands.
 ABSL_DECLARE_FLAG(std::string, address);
 ABSL_DECLARE_FLAG(int64_t, deadline_ms);
+ABSL_DECLARE_FLAG(bool, tls);
+ABSL_DECLARE_FLAG(std::string, tls_ca);
+ABSL_DECLARE_FLAG(std::string, tls_cert);
+ABSL_DECLARE_FLAG(std::string, tls_key);
+ABSL_DECLARE_FLAG(std::string, tls_server_name);
 
 // cosine: inputs.
 ABSL_DECLARE_FLAG(std::string, queries);
@@ -34,5 +40,12 @@ ABSL_DECLARE_FLAG(double, check_tolerance);
 
 // health.
 ABSL_DECLARE_FLAG(std::string, service);
+
+namespace simile::cli {
+
+// Client options from the flags every subcommand shares (TLS).
+[[nodiscard]] client::ClientOptions ClientOptionsFromFlags();
+
+}  // namespace simile::cli
 
 #endif  // SIMILE_CLIENT_CLI_FLAGS_H_

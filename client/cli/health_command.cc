@@ -18,7 +18,7 @@ int RunHealth() {
     return UsageError("--deadline_ms must be >= 0");
   }
   absl::StatusOr<std::unique_ptr<client::SimileClient>> simile =
-      client::SimileClient::Create(absl::GetFlag(FLAGS_address));
+      client::SimileClient::Create(absl::GetFlag(FLAGS_address), ClientOptionsFromFlags());
   if (!simile.ok()) {
     return ReportError("health", simile.status());
   }

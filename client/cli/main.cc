@@ -25,6 +25,8 @@ Usage:
                 [--check [--check_tolerance=1e-5]]
   simile health [--address=HOST:PORT] [--service=NAME] [--deadline_ms=MS]
   simile status [--address=HOST:PORT] [--deadline_ms=MS]
+Every subcommand also takes [--tls] [--tls_ca=CA.pem] [--tls_cert=CLIENT.pem --tls_key=CLIENT.key]
+[--tls_server_name=NAME] to connect over TLS or mutual TLS.
 
 cosine  scores every query against every target with one Cosine call and prints the shape, the server's
         execution report (backend, dispatch rule, chunks, fallback), server compute time and client round

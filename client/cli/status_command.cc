@@ -18,7 +18,7 @@ int RunStatus() {
   const int64_t ms = absl::GetFlag(FLAGS_deadline_ms);
   if (ms < 0) return UsageError("--deadline_ms must be >= 0");
   absl::StatusOr<std::unique_ptr<client::SimileClient>> simile =
-      client::SimileClient::Create(absl::GetFlag(FLAGS_address));
+      client::SimileClient::Create(absl::GetFlag(FLAGS_address), ClientOptionsFromFlags());
   if (!simile.ok()) return ReportError("status", simile.status());
   absl::StatusOr<v1::ServerStatus> status =
       (*simile)->GetStatus(ms == 0 ? absl::InfiniteDuration() : absl::Milliseconds(ms));

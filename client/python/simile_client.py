@@ -14,6 +14,16 @@ float64 numpy reference, exiting 1 when the max abs error exceeds --tolerance (o
 
     /usr/bin/python3 client/python/simile_client.py --address 127.0.0.1:50051 --q 2 --n 100 --dim 16 --check
 
+Over TLS: `SimileClient(address, tls_ca="ca.pem")`; for a server that requires mutual TLS add
+`tls_cert="client.pem", tls_key="client.key"` (script: --tls_ca, --tls_cert, --tls_key, --tls_server_name).
+
+Several replicas: give every address in one target and the service config that spreads calls with
+round_robin and retries UNAVAILABLE (a replica that went away) on another replica:
+
+    client = SimileClient("ipv4:10.0.0.1:50051,10.0.0.2:50051", service_config=SCALE_OUT_SERVICE_CONFIG)
+    client = SimileClient("dns:///simile-headless.simile.svc.cluster.local:50051",
+                          service_config=SCALE_OUT_SERVICE_CONFIG)   # Kubernetes headless Service
+
 Requests carry their floats in `raw` (`astype('<f4').tobytes()`), the fast path; `encoding='values'` uses the
 repeated float field instead. Needs Debian's python3-grpcio and python3-numpy (use /usr/bin/python3 where
 another python3 comes first on PATH).
@@ -26,6 +36,7 @@ repository. The CMake build generates them: `cmake --build build --target simile
 import argparse
 import dataclasses
 import importlib
+import json
 import os
 import sys
 import time
@@ -46,6 +57,23 @@ _HOW_TO = (
     f"--stubs OUT or set {STUBS_ENV}=OUT")
 
 _PLACEMENTS = ("auto", "cpu", "gpu")
+
+# gRPC service config for a channel over several replicas (README, "Deployment"): round_robin over every
+# address the target resolves to, and up to 4 attempts of a Similarity call that failed with UNAVAILABLE
+# (the replica was stopped or is draining). Cosine is a pure function of its request, so a retry is safe.
+SCALE_OUT_SERVICE_CONFIG = json.dumps({
+    "loadBalancingConfig": [{"round_robin": {}}],
+    "methodConfig": [{
+        "name": [{"service": "simile.v1.Similarity"}],
+        "retryPolicy": {
+            "maxAttempts": 4,
+            "initialBackoff": "0.05s",
+            "maxBackoff": "1s",
+            "backoffMultiplier": 2,
+            "retryableStatusCodes": ["UNAVAILABLE"],
+        },
+    }],
+})
 _ENCODINGS = ("raw", "values")
 
 
@@ -96,11 +124,37 @@ def _as_matrix(name, array):
 class SimileClient:
     """A client of simile.v1.Similarity. Thread-safe, like the grpc channel it holds."""
 
-    def __init__(self, address, stubs_dir=None, timeout=30.0):
-        """address: host:port. timeout: default deadline of a call in seconds (None: none)."""
+    def __init__(self, address, stubs_dir=None, timeout=30.0, tls_ca=None, tls_cert=None, tls_key=None,
+                 tls_server_name=None, tls=False, service_config=None):
+        """address: host:port, or any gRPC target (e.g. "ipv4:h1:p1,h2:p2", "dns:///name:port").
+        timeout: default deadline of a call in seconds (None: none).
+        tls_ca, tls_cert, tls_key: PEM file paths; any of them (or tls=True, or tls_server_name) means TLS.
+        tls_ca verifies the server (default: the system's roots); tls_cert and tls_key are the client's
+        certificate for mutual TLS. tls_server_name: the name to verify instead of the address's host.
+        service_config: a gRPC service config as JSON text (e.g. SCALE_OUT_SERVICE_CONFIG)."""
         self._pb2, pb2_grpc = load_stubs(stubs_dir)
         # -1: no limit on the size of a response (a Q x N score matrix can be large).
-        self._channel = grpc.insecure_channel(address, options=[("grpc.max_receive_message_length", -1)])
+        options = [("grpc.max_receive_message_length", -1)]
+        if service_config is not None:
+            options += [("grpc.service_config", service_config), ("grpc.enable_retries", 1)]
+        if tls_server_name:
+            options.append(("grpc.ssl_target_name_override", tls_server_name))
+        if tls or tls_ca or tls_cert or tls_key or tls_server_name:
+            if bool(tls_cert) != bool(tls_key):
+                raise ValueError("a TLS client certificate needs its key (tls_cert with tls_key)")
+
+            def read(path):
+                if not path:
+                    return None
+                with open(path, "rb") as f:
+                    return f.read()
+
+            credentials = grpc.ssl_channel_credentials(root_certificates=read(tls_ca),
+                                                       private_key=read(tls_key),
+                                                       certificate_chain=read(tls_cert))
+            self._channel = grpc.secure_channel(address, credentials, options=options)
+        else:
+            self._channel = grpc.insecure_channel(address, options=options)
         self._stub = pb2_grpc.SimilarityStub(self._channel)
         self._timeout = timeout
 
@@ -221,6 +275,14 @@ def main(argv=None):
     parser.add_argument("--timeout", type=float, default=30.0, help="deadline in seconds")
     parser.add_argument("--stubs", help=f"directory of the generated stubs (default: ${STUBS_ENV}, build/python)")
     parser.add_argument("--check", action="store_true", help="compare with a float64 numpy reference")
+    parser.add_argument("--tls", action="store_true", help="connect over TLS (implied by the --tls_* options)")
+    parser.add_argument("--tls_ca", help="PEM CA bundle that the server's certificate must chain to")
+    parser.add_argument("--tls_cert", help="PEM client certificate, for servers that require mutual TLS")
+    parser.add_argument("--tls_key", help="PEM private key of --tls_cert")
+    parser.add_argument("--tls_server_name", help="name to verify in the server's certificate")
+    parser.add_argument("--round_robin", action="store_true",
+                        help="spread calls over every address of the target and retry UNAVAILABLE "
+                             "(SCALE_OUT_SERVICE_CONFIG)")
     parser.add_argument("--tolerance", type=float, default=1e-5, help="largest abs error --check accepts")
     args = parser.parse_args(argv)
 
@@ -228,8 +290,11 @@ def main(argv=None):
     queries = rng.uniform(-1.0, 1.0, size=(args.q, args.dim)).astype(np.float32)
     targets = rng.uniform(-1.0, 1.0, size=(args.n, args.dim)).astype(np.float32)
     try:
-        client = SimileClient(args.address, stubs_dir=args.stubs, timeout=args.timeout)
-    except ImportError as error:
+        client = SimileClient(args.address, stubs_dir=args.stubs, timeout=args.timeout, tls=args.tls,
+                              tls_ca=args.tls_ca, tls_cert=args.tls_cert, tls_key=args.tls_key,
+                              tls_server_name=args.tls_server_name,
+                              service_config=SCALE_OUT_SERVICE_CONFIG if args.round_robin else None)
+    except (ImportError, OSError, ValueError) as error:
         print(f"simile_client: {error}", file=sys.stderr)
         return 1
     with client:
