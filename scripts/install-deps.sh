@@ -12,8 +12,14 @@ packages=(
 test_packages=(
   catch2 libbenchmark-dev python3-grpcio python3-numpy clang-14 libclang-rt-14-dev
   prometheus curl
+  openssl yamllint python3-yaml  # deploy/ and TLS tests (issue 7)
 )
-if [[ "${1:-}" == "--test" ]]; then packages+=("${test_packages[@]}"); fi
+if [[ "${1:-}" == "--test" ]]; then
+  packages+=("${test_packages[@]}")
+  # kubectl (kustomize built in) for tests/deploy/k8s_manifests_test.sh. Debian's is 1.20; a kubectl already on
+  # PATH (e.g. from google-cloud-sdk, which ships the same file) is used as it is.
+  command -v kubectl >/dev/null || packages+=(kubernetes-client)
+fi
 
 missing=()
 for p in "${packages[@]}"; do
