@@ -12,7 +12,11 @@ requests, and invalid ones), waits until Prometheus has scraped the final values
   from the bucket counts of a direct /metrics scrape (Prometheus' interpolation, reimplemented), and lies
   between bounds that follow from independent measurements: the server's own compute + queue time for each
   request (a lower bound of its duration) and the client's round trip (an upper bound);
-- the duration sum lies between the same two bounds summed.
+- the duration sum lies between the same two bounds summed;
+- every PromQL query of the Grafana dashboard (deploy/grafana/simile-dashboard.json) returns data, except the
+  few listed in DASHBOARD_EXPECTED_EMPTY with the reason (series that only exist with a GPU);
+- the rules of deploy/prometheus/simile-alerts.yml load into this Prometheus, the recording rules produce
+  data, and no alert is pending or firing on a healthy server.
 Only loopback addresses are used; both processes are stopped and the temporary directory removed on every
 path. Exits 77 (ctest: skipped) only when `prometheus` is not installed.
 """
@@ -34,6 +38,16 @@ from array import array
 
 SMALL, LARGE, INVALID = 30, 10, 4  # Requests sent: small valid, larger valid, invalid (top_k > N).
 QUANTILES = (0.5, 0.9, 0.99)
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+DASHBOARD = os.path.join(REPO, "deploy", "grafana", "simile-dashboard.json")
+RULES = os.path.join(REPO, "deploy", "prometheus", "simile-alerts.yml")
+# Dashboard panels allowed to return nothing here, and why. Keep this short: every other panel must have data.
+DASHBOARD_EXPECTED_EMPTY = {
+    "VRAM usable / budget": "simile_gpu_memory_*_bytes exist only while a GPU backend is present",
+    "GPU speedup by size class": "simile_gpu_speedup exists only for size classes where the GPU has run requests",
+}
+# Grafana's variables, as a test-time Prometheus without Grafana needs them.
+DASHBOARD_VARIABLES = {"$__rate_interval": "1m", "${datasource}": ""}
 
 
 def fail(message):
@@ -187,6 +201,65 @@ def send_load(address, stubs):
     return results
 
 
+def check_dashboard(prom, at):
+    """Every query of every dashboard panel returns data at `at` (or is expected empty); returns the count."""
+    with open(DASHBOARD) as f:
+        dashboard = json.load(f)
+    with_data, missing = 0, []
+    for panel in dashboard["panels"]:
+        title = panel["title"]
+        targets = panel.get("targets", [])
+        if not targets:
+            fail(f"dashboard panel {title!r} has no query")
+        results = []
+        for target in targets:
+            expr = target["expr"]
+            for name, value in DASHBOARD_VARIABLES.items():
+                expr = expr.replace(name, value)
+            result = prom.query(expr, at)
+            if result is None:
+                fail(f"panel {title!r}: query {expr!r} failed")
+            results.append(result)
+        if title in DASHBOARD_EXPECTED_EMPTY:
+            if any(results):
+                fail(f"panel {title!r} is listed as expected-empty but returned data: update the list")
+            continue
+        if all(results):
+            with_data += 1
+        else:
+            missing.append(title)
+    if missing:
+        fail(f"dashboard panels without data: {missing}")
+    unknown = set(DASHBOARD_EXPECTED_EMPTY) - {p["title"] for p in dashboard["panels"]}
+    if unknown:
+        fail(f"DASHBOARD_EXPECTED_EMPTY names panels the dashboard lacks: {unknown}")
+    return with_data
+
+
+def check_rules(prom):
+    """The rule file is loaded and healthy, its recording rules have data, and no alert is active."""
+    def rules_evaluated():
+        try:
+            body = json.loads(http_get(f"{prom.base}/api/v1/rules"))
+        except OSError:
+            return None
+        groups = body["data"]["groups"]
+        rules = [r for g in groups for r in g["rules"]]
+        if not rules or any(r.get("health") != "ok" for r in rules):
+            return None
+        return rules
+
+    rules = wait_for("the alerting rules to be evaluated", rules_evaluated, 20)
+    if not any(r["type"] == "alerting" for r in rules):
+        fail("no alerting rules loaded")
+    recorded = [r["name"] for r in rules if r["type"] == "recording"]
+    for name in recorded:
+        wait_for(f"recording rule {name} to have data", lambda: prom.query(name), 20)
+    active = prom.query("ALERTS")  # Pending or firing.
+    if active:
+        fail(f"alerts are active on a healthy server: {active}")
+
+
 def run(server_binary, stubs, tmp):
     server_log = open(os.path.join(tmp, "server.log"), "w")
     prometheus_log = open(os.path.join(tmp, "prometheus.log"), "w")
@@ -203,6 +276,7 @@ def run(server_binary, stubs, tmp):
 
         with open(f"{tmp}/prometheus.yml", "w") as f:
             f.write("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n"
+                    f"rule_files:\n  - '{RULES}'\n"
                     "scrape_configs:\n  - job_name: simile\n    static_configs:\n"
                     f"      - targets: ['127.0.0.1:{metrics_port}']\n")
         for attempt in range(3):  # The free port may be taken between the probe and Prometheus' bind.
@@ -282,6 +356,10 @@ def run(server_binary, stubs, tmp):
         total_seconds = prom.scalar("sum(simile_request_duration_seconds_sum)", at)
         if not sum(server_lower) <= total_seconds <= sum(client):
             fail(f"duration sum {total_seconds} outside [{sum(server_lower)}, {sum(client)}]")
+
+        panels = check_dashboard(prom, at)
+        check_rules(prom)
+        lines.append(f"{panels} dashboard panels with data ({len(DASHBOARD_EXPECTED_EMPTY)} GPU-only empty)")
 
         simile.send_signal(signal.SIGTERM)
         if simile.wait(timeout=15) != 0:
