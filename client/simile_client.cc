@@ -45,10 +45,12 @@ absl::StatusOr<std::string> ReadPem(const std::string& path, const char* what) {
 }
 
 // Plaintext, or SSL credentials from the PEM files of `tls`.
-absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeCredentials(const ClientTlsOptions& tls) {
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeCredentials(
+    const ClientTlsOptions& tls) {
   if (!tls.active()) return grpc::InsecureChannelCredentials();
   if (tls.cert_path.empty() != tls.key_path.empty()) {
-    return absl::InvalidArgumentError("a TLS client certificate needs its key (--tls_cert with --tls_key)");
+    return absl::InvalidArgumentError(
+        "a TLS client certificate needs its key (--tls_cert with --tls_key)");
   }
   grpc::SslCredentialsOptions ssl;
   if (!tls.ca_path.empty()) {
@@ -82,9 +84,11 @@ absl::StatusOr<std::unique_ptr<SimileClient>> SimileClient::Create(absl::string_
   if (!options.tls.server_name.empty()) {
     args.SetSslTargetNameOverride(options.tls.server_name);
   }
-  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials = MakeCredentials(options.tls);
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
+      MakeCredentials(options.tls);
   if (!credentials.ok()) return credentials.status();
-  std::shared_ptr<grpc::Channel> channel = grpc::CreateCustomChannel(std::string(target), *credentials, args);
+  std::shared_ptr<grpc::Channel> channel =
+      grpc::CreateCustomChannel(std::string(target), *credentials, args);
   return std::make_unique<SimileClient>(std::move(channel), options);
 }
 

@@ -44,7 +44,8 @@ SimileServer::SimileServer(const ServerOptions& options, ServingConfig initial)
 
 absl::StatusOr<std::unique_ptr<SimileServer>> SimileServer::Start(const ServerOptions& options) {
   // TLS files first: a bad path fails the start at once, before threads, GPUs or ports.
-  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials = MakeServerCredentials(options.tls);
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      MakeServerCredentials(options.tls);
   if (!credentials.ok()) return credentials.status();
   absl::StatusOr<ServingConfig> initial =
       LoadServingConfig(options.config_path, options.hardware_profile_path);
@@ -115,9 +116,9 @@ absl::StatusOr<std::unique_ptr<SimileServer>> SimileServer::Start(const ServerOp
   builder.RegisterService(s->admin_.get());
   s->server_ = builder.BuildAndStart();
   if (s->server_ == nullptr || s->grpc_port_ == 0) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot listen on ", options.grpc_address,
-                     options.tls.enabled() ? " (or gRPC refused the TLS certificate and key)" : ""));
+    return absl::UnavailableError(absl::StrCat(
+        "cannot listen on ", options.grpc_address,
+        options.tls.enabled() ? " (or gRPC refused the TLS certificate and key)" : ""));
   }
   grpc::HealthCheckServiceInterface* health = s->server_->GetHealthCheckService();
   health->SetServingStatus(true);
@@ -132,7 +133,9 @@ absl::StatusOr<std::unique_ptr<SimileServer>> SimileServer::Start(const ServerOp
        {"cuda", build.cuda},
        {"grpc_address", options.grpc_address},
        {"grpc_port", s->grpc_port_},
-       {"grpc_tls", options.tls.client_ca_path.empty() ? (options.tls.enabled() ? "tls" : "plaintext") : "mtls"},
+       {"grpc_tls", options.tls.client_ca_path.empty()
+                        ? (options.tls.enabled() ? "tls" : "plaintext")
+                        : "mtls"},
        {"metrics_address", options.metrics_address},
        {"metrics_port", s->metrics_port()},
        {"shutdown_grace_seconds", absl::ToDoubleSeconds(options.shutdown_grace)},

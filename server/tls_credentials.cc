@@ -29,11 +29,13 @@ absl::StatusOr<std::string> ReadPem(const std::string& path, const char* flag) {
 
 }  // namespace
 
-absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(const TlsFiles& files) {
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
+    const TlsFiles& files) {
   if (!files.enabled()) return grpc::InsecureServerCredentials();
   if (files.cert_path.empty() || files.key_path.empty()) {
     return absl::InvalidArgumentError(
-        "TLS needs both --tls_cert and --tls_key (--tls_client_ca adds client verification to them)");
+        "TLS needs both --tls_cert and --tls_key (--tls_client_ca adds client verification to "
+        "them)");
   }
   absl::StatusOr<std::string> cert = ReadPem(files.cert_path, "--tls_cert");
   if (!cert.ok()) return cert.status();

@@ -1,12 +1,15 @@
-// TLS for the gRPC listener: turns the PEM file paths of ServerOptions into grpc::ServerCredentials, refusing
-// incomplete or unreadable settings at start-up with a message that names the file and flag.
+// TLS for the gRPC listener: turns the PEM file paths of ServerOptions into
+// grpc::ServerCredentials, refusing incomplete or unreadable settings at start-up with a message
+// that names the file and flag.
 //
-//   TlsFiles files{.cert_path = "server.crt", .key_path = "server.key", .client_ca_path = "ca.crt"};
-//   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> creds = MakeServerCredentials(files);
+//   TlsFiles files{.cert_path = "server.crt", .key_path = "server.key", .client_ca_path =
+//   "ca.crt"}; absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> creds =
+//   MakeServerCredentials(files);
 //
-// No paths: insecure (plaintext) credentials. cert + key: TLS. cert + key + client CA: mutual TLS, every client
-// must present a certificate signed by that CA (GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY).
-// The files are read once, at start; rotating certificates needs a restart (a rolling one in Kubernetes).
+// No paths: insecure (plaintext) credentials. cert + key: TLS. cert + key + client CA: mutual TLS,
+// every client must present a certificate signed by that CA
+// (GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY). The files are read once, at start;
+// rotating certificates needs a restart (a rolling one in Kubernetes).
 //
 // Thread safety: a pure function of its argument and the files' contents.
 #ifndef SIMILE_SERVER_TLS_CREDENTIALS_H_
@@ -34,9 +37,9 @@ struct TlsFiles {
   }
 };
 
-// Credentials for grpc::ServerBuilder::AddListeningPort. Errors: InvalidArgument when only some of the
-// paths needed are set (a key without its certificate, a client CA without a server certificate), or a file
-// cannot be read, is empty or holds no PEM block.
+// Credentials for grpc::ServerBuilder::AddListeningPort. Errors: InvalidArgument when only some of
+// the paths needed are set (a key without its certificate, a client CA without a server
+// certificate), or a file cannot be read, is empty or holds no PEM block.
 [[nodiscard]] absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
     const TlsFiles& files);
 

@@ -1,15 +1,14 @@
-// TLS settings: incomplete or unreadable ones are refused with a message naming the flag and file; none
-// means plaintext. (Working TLS and mTLS with real certificates: tests/e2e/tls_test.sh.)
+// TLS settings: incomplete or unreadable ones are refused with a message naming the flag and file;
+// none means plaintext. (Working TLS and mTLS with real certificates: tests/e2e/tls_test.sh.)
 #include "server/tls_credentials.h"
 
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <cstdio>
 #include <fstream>
 #include <string>
 #include <utility>
-
-#include <catch2/catch.hpp>
 
 namespace simile::server {
 namespace {
@@ -72,13 +71,13 @@ TEST_CASE("An unreadable or non-PEM file is refused, naming its flag and path", 
   absl::Status not_pem = MakeServerCredentials(Files(pem.path(), garbage.path())).status();
   CHECK(std::string(not_pem.message()) == "--tls_key: '" + garbage.path() + "' holds no PEM block");
   absl::Status bad_ca =
-      MakeServerCredentials(Files(pem.path(), pem.path(), "/nonexistent"))
-          .status();
+      MakeServerCredentials(Files(pem.path(), pem.path(), "/nonexistent")).status();
   CHECK(std::string(bad_ca.message()) == "--tls_client_ca: cannot read '/nonexistent'");
 }
 
 TEST_CASE("Certificate, key and client CA files that hold PEM give credentials", "[tls]") {
-  // gRPC checks that the key matches the certificate only when the port is added (tls_test.sh covers that).
+  // gRPC checks that the key matches the certificate only when the port is added (tls_test.sh
+  // covers that).
   TempFile pem(kPem);
   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> c =
       MakeServerCredentials(Files(pem.path(), pem.path(), pem.path()));
