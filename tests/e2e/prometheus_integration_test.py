@@ -41,7 +41,8 @@ QUANTILES = (0.5, 0.9, 0.99)
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DASHBOARD = os.path.join(REPO, "deploy", "grafana", "simile-dashboard.json")
 RULES = os.path.join(REPO, "deploy", "prometheus", "simile-alerts.yml")
-# Dashboard panels allowed to return nothing here, and why. Keep this short: every other panel must have data.
+# Dashboard panels allowed to return nothing here, and why (their queries must still run without error). Keep
+# this short: every other panel must have data.
 DASHBOARD_EXPECTED_EMPTY = {
     "VRAM usable / budget": "simile_gpu_memory_*_bytes exist only while a GPU backend is present",
     "GPU speedup by size class": "simile_gpu_speedup exists only for size classes where the GPU has run requests",
@@ -221,9 +222,7 @@ def check_dashboard(prom, at):
                 fail(f"panel {title!r}: query {expr!r} failed")
             results.append(result)
         if title in DASHBOARD_EXPECTED_EMPTY:
-            if any(results):
-                fail(f"panel {title!r} is listed as expected-empty but returned data: update the list")
-            continue
+            continue  # Its queries ran without error; data appears only on a machine with a GPU.
         if all(results):
             with_data += 1
         else:
