@@ -1,13 +1,13 @@
 // FaultInjectingBackend: a Backend decorator that injects the faults a FaultInjector decides
 // (core/fault_injector.h) in front of a GPU backend and of its device-memory query, and otherwise
-// forwards every call unchanged. The server always wraps its GPU backend (real or simulated) in one,
-// so that a configuration reload can turn faults on and off at run time; with faults off a call
-// costs one relaxed atomic load more.
+// forwards every call unchanged. The server always wraps its GPU backend (real or simulated) in
+// one, so that a configuration reload can turn faults on and off at run time; with faults off a
+// call costs one relaxed atomic load more.
 //
 // Injected errors follow the Backend error contract (core/backend.h): kResourceExhausted for
 // out-of-memory (the chunker retries smaller), kInternal for a device error (fallback to the CPU,
-// counted by the breaker); an injected VRAM query failure is what a failing cudaMemGetInfo gives the
-// VRAM monitor (core/vram_monitor.h), which then uses its cached or pessimistic budget.
+// counted by the breaker); an injected VRAM query failure is what a failing cudaMemGetInfo gives
+// the VRAM monitor (core/vram_monitor.h), which then uses its cached or pessimistic budget.
 //
 // Thread safety: as the wrapped backend; the injector is thread-safe.
 #ifndef SIMILE_CORE_FAULT_INJECTING_BACKEND_H_

@@ -56,10 +56,9 @@ absl::Status FaultInjectionOptions::Validate() const {
     return s;
   }
   if (gpu_added_latency < absl::ZeroDuration() || gpu_added_latency > kMaxAddedLatency) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("fault_injection.gpu_added_latency must be in [0, ",
-                     absl::FormatDuration(kMaxAddedLatency), "], got ",
-                     absl::FormatDuration(gpu_added_latency)));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "fault_injection.gpu_added_latency must be in [0, ", absl::FormatDuration(kMaxAddedLatency),
+        "], got ", absl::FormatDuration(gpu_added_latency)));
   }
   if (simulate_gpu && simulated_gpu_memory_bytes == 0) {
     return absl::InvalidArgumentError("fault_injection.simulated_gpu_memory_bytes must be >= 1");

@@ -1,8 +1,9 @@
 // FaultInjector: decides, deterministically under a seed, which GPU calls and VRAM queries fail on
 // purpose, so that the server's recovery (out-of-memory retry, CPU fallback, circuit breaker, VRAM
-// cache) can be exercised end to end. Used by FaultInjectingBackend (core/fault_injecting_backend.h);
-// configured from ServingConfig::fault_injection (the configuration file's `fault_injection`
-// section), off by default. For testing and chaos drills only: never enable it in production.
+// cache) can be exercised end to end. Used by FaultInjectingBackend
+// (core/fault_injecting_backend.h); configured from ServingConfig::fault_injection (the
+// configuration file's `fault_injection` section), off by default. For testing and chaos drills
+// only: never enable it in production.
 //
 // Draws: every GPU call and every VRAM query takes the next number of its own sequence (one atomic
 // increment) and hashes (seed, kind, number) into a uniform value in [0, 1). The sequence restarts
@@ -117,11 +118,13 @@ class FaultInjector {
   };
 
   [[nodiscard]] std::shared_ptr<State> Current() const;
-  void Count(FaultKind kind) { injected_[static_cast<size_t>(kind)].fetch_add(1, std::memory_order_relaxed); }
+  void Count(FaultKind kind) {
+    injected_[static_cast<size_t>(kind)].fetch_add(1, std::memory_order_relaxed);
+  }
 
   const Sleeper sleeper_;
-  // Relaxed: a fast "off" check; a call racing with Configure may see either setting, then reads the
-  // state under mu_.
+  // Relaxed: a fast "off" check; a call racing with Configure may see either setting, then reads
+  // the state under mu_.
   std::atomic<bool> enabled_{false};
   mutable Mutex mu_;
   std::shared_ptr<State> state_ ABSL_GUARDED_BY(mu_);

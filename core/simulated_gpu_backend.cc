@@ -12,8 +12,7 @@ std::string SimulatedGpuBackend::description() const {
                       " bytes of fake device memory)");
 }
 
-DeviceMemoryModel SimulatedGpuBackend::MemoryModel(uint32_t q, uint32_t dim,
-                                                   uint32_t top_k) const {
+DeviceMemoryModel SimulatedGpuBackend::MemoryModel(uint32_t q, uint32_t dim, uint32_t top_k) const {
   DeviceMemoryModel m;
   m.fixed_bytes = uint64_t{q} * (uint64_t{dim} + 1) * sizeof(float) +
                   uint64_t{q} * top_k * (sizeof(float) + sizeof(uint32_t));
@@ -27,9 +26,9 @@ absl::StatusOr<uint64_t> SimulatedGpuBackend::Cosine(const ChunkArgs& args) {
       m.fixed_bytes + uint64_t{args.targets.rows} *
                           (uint64_t{args.targets.dim} * sizeof(float) + m.bytes_per_row_extra);
   if (need > memory_bytes_) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("simulated GPU out of memory: a chunk of ", args.targets.rows,
-                     " target rows needs ", need, " bytes of ", memory_bytes_));
+    return absl::ResourceExhaustedError(absl::StrCat("simulated GPU out of memory: a chunk of ",
+                                                     args.targets.rows, " target rows needs ", need,
+                                                     " bytes of ", memory_bytes_));
   }
   return cpu_->Cosine(args);
 }

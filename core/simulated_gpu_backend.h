@@ -3,8 +3,9 @@
 // given. Installed by the server only when the configuration asks for it
 // (fault_injection.simulate_gpu) and no real GPU backend exists, so that on a machine without a GPU
 // the dispatcher, the chunk planner, out-of-memory retry, CPU fallback and the circuit breaker all
-// run for real inside the real server, with faults injected on top (core/fault_injecting_backend.h).
-// Results are exact (the CPU kernel's), so a chaos test can check every one.
+// run for real inside the real server, with faults injected on top
+// (core/fault_injecting_backend.h). Results are exact (the CPU kernel's), so a chaos test can check
+// every one.
 //
 // Memory: the device always reports `memory_bytes` free of `memory_bytes` total, and a chunk whose
 // modelled footprint (MemoryModel plus the chunk's targets) exceeds `memory_bytes` fails with

@@ -1,9 +1,9 @@
 // The executor over the server's own fault-injection stack (SimulatedGpuBackend behind a
-// FaultInjectingBackend, the CPU backend as fallback) on a fake clock: at 10%, 50% and 100% injected
-// GPU errors and out-of-memory every automatic request still ends with a full, correct result; the
-// breaker opens under 100% and closes once faults are off and its cool-down has passed; VRAM query
-// failures send work to the CPU rather than planning blind. tests/e2e/chaos_test.py does the same
-// through the real server process.
+// FaultInjectingBackend, the CPU backend as fallback) on a fake clock: at 10%, 50% and 100%
+// injected GPU errors and out-of-memory every automatic request still ends with a full, correct
+// result; the breaker opens under 100% and closes once faults are off and its cool-down has passed;
+// VRAM query failures send work to the CPU rather than planning blind. tests/e2e/chaos_test.py does
+// the same through the real server process.
 #include <catch2/catch.hpp>
 #include <memory>
 #include <random>

@@ -127,7 +127,8 @@ TEST_CASE("FaultInjectionOptions: Validate names the bad field", "[fault_injecti
         absl::string_view::npos);
   o = FaultInjectionOptions();
   o.gpu_added_latency = absl::Seconds(11);
-  CHECK(o.Validate().message().find("fault_injection.gpu_added_latency") != absl::string_view::npos);
+  CHECK(o.Validate().message().find("fault_injection.gpu_added_latency") !=
+        absl::string_view::npos);
   o = FaultInjectionOptions();
   o.simulate_gpu = true;
   o.simulated_gpu_memory_bytes = 0;

@@ -25,11 +25,7 @@ constexpr uint32_t kTargets = 16000;
 // 64 KiB of simulated device memory: about 800 target rows of 16 floats per chunk for one query,
 // so 16000 targets take about 20 chunks of 40 ms each.
 constexpr char kConfig[] = R"pb(
-  fault_injection {
-    simulate_gpu: true
-    simulated_gpu_memory_bytes: 65536
-    gpu_added_latency_ms: 40
-  }
+  fault_injection { simulate_gpu: true simulated_gpu_memory_bytes: 65536 gpu_added_latency_ms: 40 }
   dispatch_policy { min_gpu_batch_one_query: 1 min_gpu_batch_many_queries: 1 explore_fraction: 0 }
   chunking { gpu_headroom_bytes: 0 min_gpu_chunk_rows: 16 }
 )pb";
@@ -58,7 +54,8 @@ double Answered(ServerFixture& server) {
   double sum = 0;
   for (int code = 0; code <= 16; ++code) {
     const std::string name = absl::StatusCodeToString(static_cast<absl::StatusCode>(code));
-    sum += SampleValue(text, "simile_requests_total{method=\"Cosine\",code=\"" + name + "\"}").value_or(0);
+    sum += SampleValue(text, "simile_requests_total{method=\"Cosine\",code=\"" + name + "\"}")
+               .value_or(0);
   }
   return sum;
 }
@@ -129,7 +126,8 @@ TEST_CASE("Server: a request its client cancels stops between chunks and is coun
   CHECK(Sample(server, R"(simile_chunks_total{backend="gpu"})") == gpu_chunks);
 }
 
-TEST_CASE("Server: fault injection is loud in /metrics and in the status", "[e2e][fault_injection]") {
+TEST_CASE("Server: fault injection is loud in /metrics and in the status",
+          "[e2e][fault_injection]") {
   ServerFixture server(R"pb(fault_injection { simulate_gpu: true gpu_error_rate: 1 seed: 3 })pb");
   const std::string metrics = server.server().ScrapeMetrics();
   CHECK(SampleValue(metrics, "simile_fault_injection_enabled") == 1.0);

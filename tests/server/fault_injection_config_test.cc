@@ -54,7 +54,8 @@ TEST_CASE("Reload: fault rates change at run time, the simulated GPU does not",
   ServerFixture server("fault_injection { simulate_gpu: true }");
   CHECK_FALSE(server.server().fault_injection().enabled);
 
-  std::ofstream(server.config_path()) << "fault_injection { simulate_gpu: true gpu_error_rate: 0.5 }";
+  std::ofstream(server.config_path())
+      << "fault_injection { simulate_gpu: true gpu_error_rate: 0.5 }";
   REQUIRE(server.server().ReloadConfig().ok());
   CHECK(server.server().fault_injection().enabled);
   CHECK(server.server().fault_injection().options.gpu_error_rate == 0.5);
