@@ -126,27 +126,5 @@ TEST_CASE("Server: a request its client cancels stops between chunks and is coun
   CHECK(Sample(server, R"(simile_chunks_total{backend="gpu"})") == gpu_chunks);
 }
 
-TEST_CASE("Server: fault injection is loud in /metrics and in the status",
-          "[e2e][fault_injection]") {
-  ServerFixture server(R"pb(fault_injection { simulate_gpu: true gpu_error_rate: 1 seed: 3 })pb");
-  const std::string metrics = server.server().ScrapeMetrics();
-  CHECK(SampleValue(metrics, "simile_fault_injection_enabled") == 1.0);
-  CHECK(SampleValue(metrics, R"(simile_fault_injections_total{kind="gpu_error"})") == 0.0);
-  CHECK(SampleValue(metrics, "simile_gpu_available") == 1.0);
-  v1::ServerStatus status;
-  server.server().admin().Fill(&status);
-  CHECK(status.fault_injection().enabled());
-  CHECK(status.fault_injection().gpu_error_rate() == 1.0);
-  CHECK(status.fault_injection().simulate_gpu());
-  CHECK(status.gpu().present());
-
-  ServerFixture off;
-  CHECK(SampleValue(off.server().ScrapeMetrics(), "simile_fault_injection_enabled") == 0.0);
-  v1::ServerStatus off_status;
-  off.server().admin().Fill(&off_status);
-  CHECK_FALSE(off_status.fault_injection().enabled());
-  CHECK_FALSE(off_status.gpu().present());
-}
-
 }  // namespace
 }  // namespace simile::testing

@@ -1,10 +1,12 @@
 // The configuration file's fault_injection section: parsed field by field, off by default, invalid
-// values rejected naming the field, rates reloadable on SIGHUP, the simulated GPU start-up only.
+// values rejected naming the field, rates reloadable on SIGHUP, the simulated GPU start-up only;
+// and loud when on: /metrics, GetStatus and the status page say so.
 #include <catch2/catch.hpp>
 #include <fstream>
 #include <string>
 
 #include "server/config_file.h"
+#include "server/status_page.h"
 #include "tests/server/metrics_text.h"
 #include "tests/server/server_fixture.h"
 
@@ -71,6 +73,31 @@ TEST_CASE("Reload: fault rates change at run time, the simulated GPU does not",
   REQUIRE(server.server().ReloadConfig().ok());
   CHECK_FALSE(server.server().fault_injection().enabled);
   CHECK(SampleValue(server.server().ScrapeMetrics(), "simile_fault_injection_enabled") == 0.0);
+}
+
+TEST_CASE("Server: fault injection is loud in /metrics and in the status",
+          "[e2e][fault_injection]") {
+  ServerFixture server(R"pb(fault_injection { simulate_gpu: true gpu_error_rate: 1 seed: 3 })pb");
+  const std::string metrics = server.server().ScrapeMetrics();
+  CHECK(SampleValue(metrics, "simile_fault_injection_enabled") == 1.0);
+  CHECK(SampleValue(metrics, R"(simile_fault_injections_total{kind="gpu_error"})") == 0.0);
+  CHECK(SampleValue(metrics, "simile_gpu_available") == 1.0);
+  v1::ServerStatus status;
+  server.server().admin().Fill(&status);
+  CHECK(status.fault_injection().enabled());
+  CHECK(status.fault_injection().gpu_error_rate() == 1.0);
+  CHECK(status.fault_injection().simulate_gpu());
+  CHECK(status.gpu().present());
+  CHECK(server::RenderStatusPage(status).find("Fault injection is on (testing only)") !=
+        std::string::npos);
+
+  ServerFixture off;
+  CHECK(SampleValue(off.server().ScrapeMetrics(), "simile_fault_injection_enabled") == 0.0);
+  v1::ServerStatus off_status;
+  off.server().admin().Fill(&off_status);
+  CHECK_FALSE(off_status.fault_injection().enabled());
+  CHECK_FALSE(off_status.gpu().present());
+  CHECK(server::RenderStatusPage(off_status).find("Fault injection") == std::string::npos);
 }
 
 }  // namespace
