@@ -10,6 +10,7 @@ automatic request to the GPU. Then, in one process, through SIGHUP reloads of it
 
   phase 10%   gpu_error_rate 0.1, gpu_oom_rate 0.1
   phase 50%   gpu_error_rate 0.5, gpu_oom_rate 0.5, 1 ms added GPU latency, vram_query_failure_rate 0.5
+  phase 100% OOM  gpu_oom_rate 1.0 (every GPU call runs out of memory: split to the floor, then the CPU)
   phase 100%  gpu_error_rate 1.0 (every GPU call fails)
   phase off   fault injection off
 
@@ -22,7 +23,8 @@ In each fault phase C concurrent clients send N requests (Q = 1 and Q > 1, full 
   UNAVAILABLE ("the GPU failed" / "circuit breaker is open") or RESOURCE_EXHAUSTED ("out of memory");
 - the server's counters agree: injected faults counted by kind in simile_fault_injections_total, and
   simile_fault_injection_enabled is 1, and the log has a `fault_injection_enabled` line with the phase's rates.
-Under 100% faults the circuit breaker must open (a closed->open transition in GetStatus and /metrics, and
+Out-of-memory is not a GPU fault: under 100% OOM the breaker stays closed and PLACEMENT_GPU fails only with
+RESOURCE_EXHAUSTED. Under 100% errors the circuit breaker must open (a closed->open transition in GetStatus and /metrics, and
 automatic requests decided by rule circuit_open). After faults are switched off the breaker must close again
 (half_open->closed) within its configured maximum open period plus the probe round trip, with the GPU doing
 the work again and simile_fault_injection_enabled back at 0. Finally SIGTERM must end the server with exit 0.
@@ -80,6 +82,7 @@ circuit_breaker {{
 PHASES = [  # name, gpu_error_rate, gpu_oom_rate, added latency (ms), vram_query_failure_rate
     ("10%", 0.1, 0.1, 0, 0.0),
     ("50%", 0.5, 0.5, 1, 0.5),
+    ("100% OOM", 0.0, 1.0, 0, 0.0),
     ("100%", 1.0, 1.0, 0, 0.0),
 ]
 
@@ -310,9 +313,9 @@ class Chaos:
                         for k in ("gpu_error", "gpu_oom", "gpu_latency", "vram_query_failure")}
             grew = {k: int(injected[k] - injected_before.get(k, 0)) for k in injected}
             injected_before = injected
-            if grew["gpu_error"] <= 0:
+            if error > 0 and grew["gpu_error"] <= 0:
                 fail(f"phase {name}: no GPU error was injected: {grew}")
-            if oom < 1.0 and grew["gpu_oom"] <= 0:
+            if 0 < oom and error < 1.0 and grew["gpu_oom"] <= 0:
                 fail(f"phase {name}: no GPU out-of-memory was injected: {grew}")
             if latency_ms > 0 and grew["gpu_latency"] <= 0:
                 fail(f"phase {name}: no GPU latency was injected: {grew}")
@@ -320,6 +323,13 @@ class Chaos:
                 fail(f"phase {name}: no VRAM query failure was injected: {grew}")
             state, transitions = self.breaker()
             opens = transitions.get(("closed", "open"), 0) + transitions.get(("half_open", "open"), 0)
+            if error == 0 and oom == 1.0:
+                if opens != opens_before or state != "closed":
+                    fail(f"phase {name}: out-of-memory moved the breaker: {state}, {transitions}")
+                if any(r[1] not in ("OK", "RESOURCE_EXHAUSTED") for r in results):
+                    fail(f"phase {name}: a failure other than RESOURCE_EXHAUSTED under out-of-memory only")
+                if not any(r[1] == "RESOURCE_EXHAUSTED" for r in results):
+                    fail(f"phase {name}: no PLACEMENT_GPU request ran out of memory")
             if error == 1.0:
                 if transitions.get(("closed", "open"), 0) <= transitions_before.get(("closed", "open"), 0):
                     fail(f"phase {name}: the circuit breaker did not open (transitions {transitions})")
@@ -334,7 +344,7 @@ class Chaos:
             log_line = f'"event":"fault_injection_enabled","gpu_error_rate":{error:g},"gpu_oom_rate":{oom:g}'
             if log_line not in self.read_log():
                 fail(f"phase {name}: no log line containing {log_line}")
-            print(f"chaos phase {name:>4}: {self.summary(results)}; injected {grew}; breaker {state} at the "
+            print(f"chaos phase {name:>8}: {self.summary(results)}; injected {grew}; breaker {state} at the "
                   f"end, opened {opens - opens_before} time(s); {time.monotonic() - start:.1f} s", flush=True)
             first = self.recover(name, first)
 
@@ -373,7 +383,7 @@ class Chaos:
             fail("simile_fault_injection_enabled is not 0 after faults were switched off")
         if '"event":"fault_injection_disabled"' not in self.read_log():
             fail("no fault_injection_disabled log line after faults were switched off")
-        print(f"chaos phase  off: after {phase}: breaker was {was}, closed {closed_at:.2f} s after faults were "
+        print(f"chaos phase      off: after {phase}: breaker was {was}, closed {closed_at:.2f} s after faults were "
               f"switched off (max open period {MAX_COOL_DOWN_S:g} s); then {self.summary(results)}, "
               f"{gpu_served} on the GPU", flush=True)
         return first
