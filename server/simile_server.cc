@@ -74,7 +74,8 @@ absl::StatusOr<std::unique_ptr<SimileServer>> SimileServer::Start(const ServerOp
     s->pool_ = options.pool;
   }
   s->cpu_ = std::make_unique<CpuBackend>(s->pool_);
-  const FaultInjectionOptions& faults = s->config_->Current()->fault_injection;
+  const std::shared_ptr<const ServingConfig> start_config = s->config_->Current();
+  const FaultInjectionOptions& faults = start_config->fault_injection;
   s->faults_ = std::make_unique<FaultInjector>();
   (void)s->faults_->Configure(faults);
 
@@ -243,9 +244,9 @@ absl::Status SimileServer::ReloadConfig() {
         "it");
   }
   if (status.ok()) {
-    const FaultInjectionOptions& now = config_->Current()->fault_injection;
-    if (next->fault_injection.simulate_gpu != now.simulate_gpu ||
-        next->fault_injection.simulated_gpu_memory_bytes != now.simulated_gpu_memory_bytes) {
+    const std::shared_ptr<const ServingConfig> now = config_->Current();
+    if (next->fault_injection.simulate_gpu != now->fault_injection.simulate_gpu ||
+        next->fault_injection.simulated_gpu_memory_bytes != now->fault_injection.simulated_gpu_memory_bytes) {
       status = absl::InvalidArgumentError(
           "fault_injection.simulate_gpu and fault_injection.simulated_gpu_memory_bytes cannot change at run "
           "time; restart the server to apply them");
@@ -264,9 +265,8 @@ absl::Status SimileServer::ReloadConfig() {
       {{"source", options_.config_path}, {"version", config_->Current()->version}});
   // Published after the configuration: a request may run on the new configuration with the old faults for a
   // moment, which no guarantee depends on.
-  if (faults_->Configure(config_->Current()->fault_injection)) {
-    LogFaultInjection(config_->Current()->fault_injection, gpu_ != nullptr);
-  }
+  const std::shared_ptr<const ServingConfig> applied = config_->Current();
+  if (faults_->Configure(applied->fault_injection)) LogFaultInjection(applied->fault_injection, gpu_ != nullptr);
   return absl::OkStatus();
 }
 
