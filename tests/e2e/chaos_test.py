@@ -21,7 +21,8 @@ In each fault phase C concurrent clients send N requests (Q = 1 and Q > 1, full 
 - PLACEMENT_AUTO and PLACEMENT_CPU requests never fail (GPU faults fall back to the CPU);
 - PLACEMENT_GPU requests either succeed (checked as above) or fail with a documented status and a message:
   UNAVAILABLE ("the GPU failed" / "circuit breaker is open") or RESOURCE_EXHAUSTED ("out of memory");
-- the server's counters agree: injected faults counted by kind in simile_fault_injections_total, and
+- the server's counters agree: injected faults counted by kind in simile_fault_injections_total, each injected
+  GPU error and out-of-memory seen by the chunker (simile_gpu_errors_total, simile_gpu_oom_events_total), and
   simile_fault_injection_enabled is 1, and the log has a `fault_injection_enabled` line with the phase's rates.
 Out-of-memory is not a GPU fault: under 100% OOM the breaker stays closed and PLACEMENT_GPU fails only with
 RESOURCE_EXHAUSTED. Under 100% errors the circuit breaker must open (a closed->open transition in GetStatus and /metrics, and
@@ -313,6 +314,11 @@ class Chaos:
                         for k in ("gpu_error", "gpu_oom", "gpu_latency", "vram_query_failure")}
             grew = {k: int(injected[k] - injected_before.get(k, 0)) for k in injected}
             injected_before = injected
+            # Every injected fault reached the chunker and was handled as its kind.
+            seen = (m.get("simile_gpu_errors_total", 0), m.get("simile_gpu_oom_events_total", 0))
+            if seen != (injected["gpu_error"], injected["gpu_oom"]):
+                fail(f"phase {name}: the server saw {seen} GPU errors and out-of-memory events, "
+                     f"{injected} were injected")
             if error > 0 and grew["gpu_error"] <= 0:
                 fail(f"phase {name}: no GPU error was injected: {grew}")
             if 0 < oom and error < 1.0 and grew["gpu_oom"] <= 0:
