@@ -39,6 +39,7 @@ absl::Status ServingConfig::Validate() const {
   if (absl::Status s = breaker.Validate(); !s.ok()) return s;
   if (absl::Status s = vram.Validate(); !s.ok()) return s;
   if (absl::Status s = chunking.Validate(); !s.ok()) return s;
+  if (absl::Status s = fault_injection.Validate(); !s.ok()) return s;
   PerformanceTracker::Options tracker;
   tracker.window_size = tracker_window;
   return tracker.Validate();

@@ -1,6 +1,7 @@
 // ServingConfig: everything about how requests are served that an operator may change at run time:
-// request limits, the dispatch policy's thresholds, the circuit breaker, the VRAM safety margin and
-// chunking. Loaded from the configuration file at start-up and again on SIGHUP.
+// request limits, the dispatch policy's thresholds, the circuit breaker, the VRAM safety margin,
+// chunking and (for tests) fault injection. Loaded from the configuration file at start-up and
+// again on SIGHUP.
 //
 // Thread safety: a plain value; shared between threads only as `std::shared_ptr<const
 // ServingConfig>` through ConfigStore, so it is never written once published.
@@ -13,6 +14,7 @@
 #include "absl/status/status.h"
 #include "core/circuit_breaker.h"
 #include "core/dispatch_policy.h"
+#include "core/fault_injector.h"
 #include "core/limits.h"
 #include "core/performance_tracker.h"
 #include "core/vram_monitor.h"
@@ -51,6 +53,8 @@ struct ServingConfig {
   // Calls per performance-tracker window. Read at start-up only: a reload that changes it is
   // rejected.
   int tracker_window = PerformanceTracker::kDefaultWindowSize;
+  // Injected faults, for testing and chaos drills only (core/fault_injector.h); off by default.
+  FaultInjectionOptions fault_injection;
 
   // InvalidArgument naming the first bad field.
   [[nodiscard]] absl::Status Validate() const;

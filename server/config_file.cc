@@ -88,6 +88,16 @@ void ApplyChunking(const v1::ChunkingConfig& in, ChunkingOptions* out) {
   SIMILE_APPLY(in, cpu_chunk_macs, out->cpu_chunk_macs);
 }
 
+void ApplyFaultInjection(const v1::FaultInjection& in, FaultInjectionOptions* out) {
+  SIMILE_APPLY(in, gpu_error_rate, out->gpu_error_rate);
+  SIMILE_APPLY(in, gpu_oom_rate, out->gpu_oom_rate);
+  if (in.has_gpu_added_latency_ms()) out->gpu_added_latency = absl::Milliseconds(in.gpu_added_latency_ms());
+  SIMILE_APPLY(in, vram_query_failure_rate, out->vram_query_failure_rate);
+  SIMILE_APPLY(in, seed, out->seed);
+  SIMILE_APPLY(in, simulate_gpu, out->simulate_gpu);
+  SIMILE_APPLY(in, simulated_gpu_memory_bytes, out->simulated_gpu_memory_bytes);
+}
+
 #undef SIMILE_APPLY
 #undef SIMILE_APPLY_SECONDS
 
@@ -120,6 +130,7 @@ absl::StatusOr<ServingConfig> ToServingConfig(const v1::ServerConfig& proto,
   ApplyBreaker(proto.circuit_breaker(), &config.breaker);
   ApplyVram(proto.vram_monitor(), &config.vram);
   ApplyChunking(proto.chunking(), &config.chunking);
+  ApplyFaultInjection(proto.fault_injection(), &config.fault_injection);
   if (proto.performance_tracker().has_window_size()) {
     config.tracker_window = proto.performance_tracker().window_size();
   }

@@ -133,6 +133,12 @@ grpc::ServerUnaryReactor* SimilarityService::Cosine(grpc::CallbackServerContext*
       request_context.is_cancelled = [context] { return context->IsCancelled(); };
       absl::StatusOr<ExecutionReport> report = executor_->Run(*task, out, request_context);
       status = report.status();
+      // gRPC marks a call cancelled when its deadline passes too, and the executor may see that before its
+      // own deadline check: a "cancellation" at or after the caller's deadline is the deadline.
+      if (status.code() == absl::StatusCode::kCancelled &&
+          context->deadline() <= std::chrono::system_clock::now()) {
+        status = absl::DeadlineExceededError("the request's deadline passed before its work was done");
+      }
       if (status.ok()) {
         FillWireReport(*report, started_at - queued_at, response->mutable_report());
         metrics_->RecordExecution(OperationFor(task->queries.rows), *report);

@@ -221,6 +221,22 @@ SimileMetrics::SimileMetrics(const Options& options) : options_(options) {
   reloads_applied_ = reloads->Add({"applied"});
   reloads_rejected_ = reloads->Add({"rejected"});
 
+  // --- Fault injection (testing and chaos drills only; core/fault_injector.h). ---
+  // simile_fault_injection_enabled: 1 while any fault is configured, so that dashboards and alerts can tell a
+  // drill from an incident; simile_fault_injections_total{kind}: faults injected since start.
+  fault_injection_enabled_ =
+      r.AddGauge("simile_fault_injection_enabled",
+                 "1 while fault injection (configuration section fault_injection; testing only) is on, else 0.")
+          ->Add({});
+  Family<Counter>* injections = r.AddCounter(
+      "simile_fault_injections_total",
+      "Faults injected on purpose by fault injection, by kind: gpu_error, gpu_oom, gpu_latency, "
+      "vram_query_failure.",
+      {"kind"});
+  for (size_t k = 0; k < kNumFaultKinds; ++k) {
+    fault_injections_[k] = injections->Add({Str(Name(static_cast<FaultKind>(k)))});
+  }
+
   // --- Process, named and measured as the official client libraries do (from /proc). ---
   process_cpu_seconds_ =
       r.AddFloatCounter("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.")->Add({});
@@ -236,8 +252,11 @@ SimileMetrics::SimileMetrics(const Options& options) : options_(options) {
                             ->Add({});
 }
 
-std::string SimileMetrics::Scrape(const ExecutorSnapshot& snapshot, const ServiceState& service) {
+std::string SimileMetrics::Scrape(const ExecutorSnapshot& snapshot, const ServiceState& service,
+                                  const FaultInjectionSnapshot& faults) {
   MutexLock lock(&scrape_mu_);
+  fault_injection_enabled_->Set(faults.enabled ? 1.0 : 0.0);
+  for (size_t k = 0; k < kNumFaultKinds; ++k) fault_injections_[k]->Set(faults.injected[k]);
   in_flight_->Set(static_cast<double>(service.in_flight));
   in_flight_bytes_->Set(static_cast<double>(service.in_flight_bytes));
   admission_rejected_->Set(service.admission_rejected);

@@ -32,6 +32,7 @@
 #include "core/circuit_breaker.h"
 #include "core/execution_report.h"
 #include "core/executor.h"
+#include "core/fault_injector.h"
 #include "core/mutex.h"
 #include "core/performance_tracker.h"
 #include "server/metrics_registry.h"
@@ -94,9 +95,10 @@ class SimileMetrics {
 
   // --- Scrape. ---
 
-  // Refreshes every mirrored family from `snapshot`, `service` and /proc, then renders all families in the
-  // text exposition format 0.0.4.
-  [[nodiscard]] std::string Scrape(const ExecutorSnapshot& snapshot, const ServiceState& service);
+  // Refreshes every mirrored family from `snapshot`, `service`, `faults` and /proc, then renders all families
+  // in the text exposition format 0.0.4.
+  [[nodiscard]] std::string Scrape(const ExecutorSnapshot& snapshot, const ServiceState& service,
+                                   const FaultInjectionSnapshot& faults = {});
 
  private:
   void MirrorDispatch(const ExecutorSnapshot& s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(scrape_mu_);
@@ -141,6 +143,8 @@ class SimileMetrics {
   metrics::Family<metrics::Gauge>* gpu_memory_usable_ = nullptr;
   metrics::Counter* vram_query_failures_ = nullptr;
   metrics::Gauge* config_version_ = nullptr;
+  metrics::Gauge* fault_injection_enabled_ = nullptr;
+  std::array<metrics::Counter*, kNumFaultKinds> fault_injections_{};
   metrics::Gauge* process_cpu_seconds_ = nullptr;
   metrics::Gauge* process_resident_memory_ = nullptr;
   metrics::Gauge* process_virtual_memory_ = nullptr;

@@ -14,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/clock.h"
+#include "core/simulated_gpu_backend.h"
 #include "kernels/gpu_probe.h"
 #include "server/admin_service.h"
 #include "server/build_info.h"
@@ -35,6 +36,23 @@ int ResolveThreads(int requested) {
   if (requested > 0) return requested;
   const unsigned hw = std::thread::hardware_concurrency();
   return hw == 0 ? 1 : static_cast<int>(hw);
+}
+
+// Loud on purpose: fault injection must never go unnoticed in a log.
+void LogFaultInjection(const FaultInjectionOptions& f, bool has_gpu) {
+  if (!f.enabled()) {
+    Log(LogLevel::kInfo, "fault_injection_disabled", {});
+    return;
+  }
+  Log(LogLevel::kWarning, "fault_injection_enabled",
+      {{"gpu_error_rate", f.gpu_error_rate},
+       {"gpu_oom_rate", f.gpu_oom_rate},
+       {"gpu_added_latency_seconds", absl::ToDoubleSeconds(f.gpu_added_latency)},
+       {"vram_query_failure_rate", f.vram_query_failure_rate},
+       {"seed", f.seed},
+       {"simulate_gpu", f.simulate_gpu},
+       {"note", has_gpu ? "faults are injected into the GPU backend on purpose: for testing only"
+                        : "no GPU backend: the configured faults have nothing to act on"}});
 }
 
 }  // namespace
@@ -60,6 +78,10 @@ absl::StatusOr<std::unique_ptr<SimileServer>> SimileServer::Start(const ServerOp
     s->pool_ = options.pool;
   }
   s->cpu_ = std::make_unique<CpuBackend>(s->pool_);
+  const std::shared_ptr<const ServingConfig> start_config = s->config_->Current();
+  const FaultInjectionOptions& faults = start_config->fault_injection;
+  s->faults_ = std::make_unique<FaultInjector>();
+  (void)s->faults_->Configure(faults);
 
   Executor::Components components;
   components.cpu = s->cpu_.get();
@@ -81,6 +103,21 @@ absl::StatusOr<std::unique_ptr<SimileServer>> SimileServer::Start(const ServerOp
     }
     components.gpu_unavailable_reason = "the CUDA backend is not available in this version";
   }
+  // The GPU backend, always behind the fault injector (one relaxed load per call while it is off). No real GPU
+  // backend exists in this version; a test may ask for the simulated one.
+  Backend* gpu = nullptr;
+  if (faults.simulate_gpu) {
+    s->simulated_gpu_ = std::make_unique<SimulatedGpuBackend>(s->cpu_.get(), faults.simulated_gpu_memory_bytes);
+    gpu = s->simulated_gpu_.get();
+    Log(LogLevel::kWarning, "simulated_gpu_enabled",
+        {{"description", gpu->description()},
+         {"note", "fault_injection.simulate_gpu is for testing only: the 'GPU' computes on the CPU"}});
+  }
+  if (gpu != nullptr) {
+    s->gpu_ = std::make_unique<FaultInjectingBackend>(gpu, s->faults_.get());
+    components.gpu = s->gpu_.get();
+  }
+  if (faults.enabled()) LogFaultInjection(faults, components.gpu != nullptr);
   components.on_breaker_transition = [](const BreakerTransition& t) {
     Log(t.to == BreakerState::kOpen ? LogLevel::kWarning : LogLevel::kInfo,
         "circuit_breaker_transition",
@@ -152,7 +189,9 @@ absl::StatusOr<std::unique_ptr<SimileServer>> SimileServer::Start(const ServerOp
        {"admission.max_in_flight_bytes", config.admission.max_in_flight_bytes},
        {"policy.explore_fraction", config.policy.explore_fraction},
        {"breaker.mode", Name(config.breaker.mode)},
-       {"performance_tracker.window_size", config.tracker_window}});
+       {"performance_tracker.window_size", config.tracker_window},
+       {"fault_injection.enabled", config.fault_injection.enabled()},
+       {"fault_injection.simulate_gpu", config.fault_injection.simulate_gpu}});
   return s;
 }
 
@@ -201,7 +240,7 @@ std::string SimileServer::ScrapeMetrics() {
   service.in_flight = service_->InFlight();
   service.in_flight_bytes = service_->InFlightBytes();
   service.admission_rejected = service_->Rejected();
-  return metrics_->Scrape(executor_->Snapshot(), service);
+  return metrics_->Scrape(executor_->Snapshot(), service, faults_->Snapshot());
 }
 
 absl::Status SimileServer::ReloadConfig() {
@@ -212,6 +251,15 @@ absl::Status SimileServer::ReloadConfig() {
     status = absl::InvalidArgumentError(
         "performance_tracker.window_size cannot change at run time; restart the server to apply "
         "it");
+  }
+  if (status.ok()) {
+    const std::shared_ptr<const ServingConfig> now = config_->Current();
+    if (next->fault_injection.simulate_gpu != now->fault_injection.simulate_gpu ||
+        next->fault_injection.simulated_gpu_memory_bytes != now->fault_injection.simulated_gpu_memory_bytes) {
+      status = absl::InvalidArgumentError(
+          "fault_injection.simulate_gpu and fault_injection.simulated_gpu_memory_bytes cannot change at run "
+          "time; restart the server to apply them");
+    }
   }
   if (status.ok()) status = config_->Replace(*std::move(next));
   metrics_->RecordConfigReload(status.ok());
@@ -224,6 +272,10 @@ absl::Status SimileServer::ReloadConfig() {
   }
   Log(LogLevel::kInfo, "config_reloaded",
       {{"source", options_.config_path}, {"version", config_->Current()->version}});
+  // Published after the configuration: a request may run on the new configuration with the old faults for a
+  // moment, which no guarantee depends on.
+  const std::shared_ptr<const ServingConfig> applied = config_->Current();
+  if (faults_->Configure(applied->fault_injection)) LogFaultInjection(applied->fault_injection, gpu_ != nullptr);
   return absl::OkStatus();
 }
 

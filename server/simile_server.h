@@ -22,6 +22,8 @@
 #include "core/config_store.h"
 #include "core/cpu_backend.h"
 #include "core/executor.h"
+#include "core/fault_injecting_backend.h"
+#include "core/fault_injector.h"
 #include "core/mutex.h"
 #include "core/thread_pool.h"
 #include "server/admin_service.h"
@@ -103,6 +105,9 @@ class SimileServer {
   // Cosine requests received and not yet answered.
   [[nodiscard]] int64_t in_flight_requests() const { return service_->InFlight(); }
 
+  // Fault injection in force and faults injected so far.
+  [[nodiscard]] FaultInjectionSnapshot fault_injection() const { return faults_->Snapshot(); }
+
  private:
   SimileServer(const ServerOptions& options, ServingConfig initial);
 
@@ -114,6 +119,10 @@ class SimileServer {
   std::unique_ptr<ThreadPool> owned_pool_;  // Null when ServerOptions::pool was given.
   ThreadPool* pool_ = nullptr;
   std::unique_ptr<CpuBackend> cpu_;
+  // Fault injection (configuration section fault_injection; testing only), in front of the GPU backend.
+  std::unique_ptr<FaultInjector> faults_;
+  std::unique_ptr<Backend> simulated_gpu_;       // Only with fault_injection.simulate_gpu and no real GPU.
+  std::unique_ptr<FaultInjectingBackend> gpu_;   // Wraps the GPU backend; null without one.
   std::unique_ptr<Executor> executor_;
   std::unique_ptr<SimileMetrics> metrics_;
   std::unique_ptr<SimilarityService> service_;

@@ -145,6 +145,16 @@ std::string RenderStatusPage(const v1::ServerStatus& s) {
                   HtmlEscape(s.config_source()),
                   ". Machine-readable: <a href=\"/status\">/status</a> (JSON), <a href=\"/metrics\">/metrics</a>"
                   " (Prometheus).</p>\n");
+  if (const v1::FaultInjectionStatus& f = s.fault_injection(); f.enabled()) {
+    absl::StrAppend(&out,
+                    absl::StrFormat("<p class=\"open\"><b>Fault injection is on (testing only)</b>: GPU errors "
+                                    "%g, GPU out-of-memory %g, added GPU latency %g s, VRAM query failures %g",
+                                    f.gpu_error_rate(), f.gpu_oom_rate(), f.gpu_added_latency_seconds(),
+                                    f.vram_query_failure_rate()),
+                    f.simulate_gpu() ? "; the GPU is simulated (computes on the CPU)" : "", ".</p>\n");
+  } else if (f.simulate_gpu()) {
+    out.append("<p class=\"open\"><b>The GPU is simulated (testing only)</b>: it computes on the CPU.</p>\n");
+  }
   AppendBreaker(s.circuit_breaker(), &out);
   AppendDecisions(s.counts(), &out);
   AppendLatency(s, &out);

@@ -102,6 +102,16 @@ void FillCounts(const DispatcherCountersSnapshot& c, v1::DispatchCounts* out) {
   out->set_gpu_chunks(c.chunks[Index(BackendKind::kGpu)]);
 }
 
+void FillFaultInjection(const FaultInjectionOptions& f, v1::FaultInjectionStatus* out) {
+  out->set_enabled(f.enabled());
+  out->set_gpu_error_rate(f.gpu_error_rate);
+  out->set_gpu_oom_rate(f.gpu_oom_rate);
+  out->set_gpu_added_latency_seconds(absl::ToDoubleSeconds(f.gpu_added_latency));
+  out->set_vram_query_failure_rate(f.vram_query_failure_rate);
+  out->set_seed(f.seed);
+  out->set_simulate_gpu(f.simulate_gpu);
+}
+
 }  // namespace
 
 void FillServerStatus(const ExecutorSnapshot& snapshot, absl::Time now, absl::Duration uptime,
@@ -119,6 +129,7 @@ void FillServerStatus(const ExecutorSnapshot& snapshot, absl::Time now, absl::Du
     FillOperation(snapshot.performance, op, now, out->add_operations());
   }
   FillCounts(snapshot.counters, out->mutable_counts());
+  FillFaultInjection(snapshot.config->fault_injection, out->mutable_fault_injection());
 }
 
 }  // namespace simile::server
