@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/clock.h"
+#include "kernels/gpu_backend.h"
 #include "kernels/gpu_probe.h"
 #include "server/admin_service.h"
 #include "server/config_file.h"
@@ -57,23 +58,9 @@ absl::StatusOr<std::unique_ptr<SimileServer>> SimileServer::Start(const ServerOp
   components.cpu = s->cpu_.get();
   components.clock = SteadyClock::Default();
   components.config = s->config_.get();
-  const kernels::GpuProbeResult gpus = kernels::ProbeGpus();
-  if (gpus.devices.empty()) {
-    // Said once, clearly, at start-up; every request then runs on the CPU.
-    components.gpu_unavailable_reason = gpus.unavailable_reason;
-    Log(LogLevel::kWarning, "gpu_unavailable",
-        {{"reason", gpus.unavailable_reason}, {"built_with_cuda", kernels::BuiltWithCuda()}});
-  } else {
-    for (const kernels::GpuDeviceInfo& d : gpus.devices) {
-      Log(LogLevel::kInfo, "gpu_found",
-          {{"ordinal", d.ordinal},
-           {"name", d.name},
-           {"compute_capability", d.compute_capability},
-           {"total_memory_bytes", d.total_memory_bytes}});
-    }
-    components.gpu_unavailable_reason = "the CUDA backend is not available in this version";
-  }
-  components.on_breaker_transition = [](const BreakerTransition& t) {
+  s->SetUpGpus(&components);
+  SimileServer* server = s.get();
+  components.on_breaker_transition = [server](const BreakerTransition& t) {
     Log(t.to == BreakerState::kOpen ? LogLevel::kWarning : LogLevel::kInfo,
         "circuit_breaker_transition",
         {{"from", Name(t.from)},
@@ -81,6 +68,7 @@ absl::StatusOr<std::unique_ptr<SimileServer>> SimileServer::Start(const ServerOp
          {"cool_down_seconds", absl::ToDoubleSeconds(t.cool_down)},
          {"consecutive_failures", t.consecutive_failures},
          {"last_error", t.last_error}});
+    server->UpdateGpuHealth(t.to);
   };
   absl::StatusOr<std::unique_ptr<Executor>> executor = Executor::Create(std::move(components));
   if (!executor.ok()) return executor.status();
@@ -106,6 +94,8 @@ absl::StatusOr<std::unique_ptr<SimileServer>> SimileServer::Start(const ServerOp
   grpc::HealthCheckServiceInterface* health = s->server_->GetHealthCheckService();
   health->SetServingStatus(true);
   health->SetServingStatus(kSimilarityServiceName, true);
+  s->health_.store(health, std::memory_order_release);
+  s->UpdateGpuHealth(s->executor_->Snapshot().breaker.state);
 
   const ServingConfig& config = *s->config_->Current();
   Log(LogLevel::kInfo, "server_started",
@@ -120,6 +110,42 @@ absl::StatusOr<std::unique_ptr<SimileServer>> SimileServer::Start(const ServerOp
        {"limits.max_targets", config.limits.max_targets},
        {"limits.max_result_elements", config.limits.max_result_elements}});
   return s;
+}
+
+void SimileServer::SetUpGpus(Executor::Components* components) {
+  kernels::GpuBackendOptions options;
+  options.host_pool = pool_;
+  absl::StatusOr<kernels::GpuBackendSet> gpus = kernels::CreateGpuBackends(options);
+  if (!gpus.ok()) {
+    // Said once, clearly, at start-up; every request then runs on the CPU.
+    components->gpu_unavailable_reason = std::string(gpus.status().message());
+    Log(LogLevel::kWarning, "gpu_unavailable",
+        {{"reason", gpus.status().message()}, {"built_with_cuda", kernels::BuiltWithCuda()}});
+    return;
+  }
+  for (const std::string& why : gpus->skipped_devices) {
+    Log(LogLevel::kWarning, "gpu_skipped", {{"reason", why}});
+  }
+  for (const std::unique_ptr<Backend>& gpu : gpus->backends) {
+    Log(LogLevel::kInfo, "gpu_ready", {{"device", gpu->description()}});
+  }
+  gpus_ = std::make_unique<kernels::GpuBackendSet>(*std::move(gpus));
+  gpu_ = gpus_->backends.front().get();
+  if (gpus_->backends.size() > 1) {
+    std::vector<Backend*> devices;
+    for (const std::unique_ptr<Backend>& gpu : gpus_->backends) devices.push_back(gpu.get());
+    multi_gpu_ = *MultiGpuBackend::Create(std::move(devices));  // Valid: non-empty, all GPUs.
+    gpu_ = multi_gpu_.get();
+  }
+  components->gpu = gpu_;
+}
+
+void SimileServer::UpdateGpuHealth(BreakerState breaker_state) {
+  grpc::HealthCheckServiceInterface* health = health_.load(std::memory_order_acquire);
+  if (health == nullptr) return;
+  const bool serving =
+      gpu_ != nullptr && gpu_->Available() && breaker_state == BreakerState::kClosed;
+  health->SetServingStatus(kGpuHealthServiceName, serving);
 }
 
 SimileServer::~SimileServer() { Shutdown(); }

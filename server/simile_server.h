@@ -10,8 +10,10 @@
 #ifndef SIMILE_SERVER_SIMILE_SERVER_H_
 #define SIMILE_SERVER_SIMILE_SERVER_H_
 
+#include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/server.h>
 
+#include <atomic>
 #include <memory>
 #include <string>
 
@@ -20,8 +22,10 @@
 #include "core/config_store.h"
 #include "core/cpu_backend.h"
 #include "core/executor.h"
+#include "core/multi_gpu_backend.h"
 #include "core/mutex.h"
 #include "core/thread_pool.h"
+#include "kernels/gpu_backend.h"
 #include "server/admin_service.h"
 #include "server/similarity_service.h"
 
@@ -80,18 +84,35 @@ class SimileServer {
   // Cosine requests received and not yet answered.
   [[nodiscard]] int64_t in_flight_requests() const { return service_->InFlight(); }
 
+  // The gRPC health-checking service name that reports the GPU path: SERVING while a GPU backend
+  // is usable and its circuit breaker is closed; NOT_SERVING without a GPU, after a sticky device
+  // error, and while the breaker is open or half-open (requests then run on the CPU).
+  static constexpr char kGpuHealthServiceName[] = "simile.v1.Gpu";
+
  private:
   SimileServer(const ServerOptions& options, ServingConfig initial);
+
+  // Creates one GPU backend per visible device (none without CUDA or a GPU: that is logged once)
+  // and fills the GPU fields of `components`.
+  void SetUpGpus(Executor::Components* components);
+  // Sets the "simile.v1.Gpu" health status from the GPU's availability and the breaker's state.
+  void UpdateGpuHealth(BreakerState breaker_state);
 
   const ServerOptions options_;
   std::unique_ptr<ConfigStore> config_;
   std::unique_ptr<ThreadPool> owned_pool_;  // Null when ServerOptions::pool was given.
   ThreadPool* pool_ = nullptr;
   std::unique_ptr<CpuBackend> cpu_;
+  std::unique_ptr<kernels::GpuBackendSet> gpus_;  // Null without a usable GPU.
+  std::unique_ptr<MultiGpuBackend> multi_gpu_;    // Set when there are several GPUs.
+  Backend* gpu_ = nullptr;                        // What the executor uses; null without a GPU.
   std::unique_ptr<Executor> executor_;
   std::unique_ptr<SimilarityService> service_;
   std::unique_ptr<AdminService> admin_;
   std::unique_ptr<grpc::Server> server_;
+  // server_'s health service once it is started (release), read by the breaker listener (acquire),
+  // which may run on any request thread.
+  std::atomic<grpc::HealthCheckServiceInterface*> health_{nullptr};
   int grpc_port_ = 0;
 
   Mutex shutdown_mu_;
