@@ -55,8 +55,9 @@ GpuError CachingAllocator::Acquire(uint64_t bytes, Block* out) {
   }
 
   MutexLock lock(&mu_);
-  // 1. Best fit among the idle blocks.
-  if (auto it = idle_.lower_bound(size); it != idle_.end()) {
+  // 1. Best fit among the idle blocks, if it is at most twice the size (a small request does not
+  // pin a large block that a later large request would need).
+  if (auto it = idle_.lower_bound(size); it != idle_.end() && it->first - size <= size) {
     const uint64_t block_size = it->first;
     void* ptr = it->second;
     idle_.erase(it);

@@ -5,7 +5,8 @@
 // is tested without a GPU.
 //
 // Acquire(bytes): rounds up to `granularity`, then
-//   1. takes the smallest idle block that is big enough (best fit), if any;
+//   1. takes the smallest idle block that is big enough (best fit), if any and if it is at most
+//      twice the rounded size (so that a small request does not hold a large block);
 //   2. else, if holding one more block would exceed `limit_bytes` (0: no cap), frees idle blocks
 //      (largest first) until it would not; if it still would: kOutOfMemory ("pool cap");
 //   3. else allocates a new block; if that fails with kOutOfMemory, frees every idle block and

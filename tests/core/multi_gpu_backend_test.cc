@@ -1,8 +1,9 @@
 // MultiGpuBackend over fake devices: requests spread across the devices, a lost device is skipped
 // and its chunk retried on another, UNAVAILABLE only when none is left, other errors pass through,
 // and the memory query and model are the most conservative of the devices'.
-#include <catch2/catch.hpp>
+#include "core/multi_gpu_backend.h"
 
+#include <catch2/catch.hpp>
 #include <cstdint>
 #include <memory>
 #include <random>
@@ -11,7 +12,6 @@
 #include "absl/status/status.h"
 #include "core/backend.h"
 #include "core/cpu_backend.h"
-#include "core/multi_gpu_backend.h"
 #include "tests/core/fake_gpu_backend.h"
 #include "tests/testing/cosine_reference.h"
 
@@ -61,9 +61,10 @@ TEST_CASE("MultiGpuBackend spreads calls across idle devices and computes correc
   CHECK(multi->InFlight(1) == 0);
 }
 
-TEST_CASE("MultiGpuBackend retries a lost device's chunk on another and is unavailable when all "
-          "are lost",
-          "[multi_gpu]") {
+TEST_CASE(
+    "MultiGpuBackend retries a lost device's chunk on another and is unavailable when all "
+    "are lost",
+    "[multi_gpu]") {
   FakeGpuBackend a;
   FakeGpuBackend b;
   std::unique_ptr<MultiGpuBackend> multi = Make({&a, &b});

@@ -3,7 +3,6 @@
 #include "kernels/caching_allocator.h"
 
 #include <catch2/catch.hpp>
-
 #include <cstdint>
 #include <map>
 #include <mutex>
@@ -108,12 +107,34 @@ TEST_CASE("Acquire takes the smallest idle block that fits") {
   CHECK(pool.allocations() == 3);
 }
 
+TEST_CASE("A small request does not take an idle block over twice its size") {
+  FakeDevice device(20 * kMiB);
+  CachingAllocator pool(device.Allocate(), device.Free(), WithLimit(0));
+  {
+    CachingAllocator::Block big;
+    REQUIRE(pool.Acquire(16 * kMiB, &big).ok());
+  }
+  CachingAllocator::Block small;
+  REQUIRE(pool.Acquire(2 * kMiB, &small).ok());
+  CHECK(small.size() == 2 * kMiB);
+  CHECK(pool.idle_bytes() == 16 * kMiB);
+  // Out of device memory for another small block: the idle big block is freed and the retry fits.
+  CachingAllocator::Block second;
+  REQUIRE(pool.Acquire(4 * kMiB, &second).ok());
+  CHECK(second.size() == 4 * kMiB);
+  CHECK(pool.idle_bytes() == 0);
+  CHECK(device.used() == 6 * kMiB);
+}
+
 TEST_CASE("Out of memory frees the idle blocks and retries once") {
   FakeDevice device(10 * kMiB);
   CachingAllocator pool(device.Allocate(), device.Free(), WithLimit(0));
   CachingAllocator::Block in_use;
   REQUIRE(pool.Acquire(4 * kMiB, &in_use).ok());
-  { CachingAllocator::Block idle; REQUIRE(pool.Acquire(4 * kMiB, &idle).ok()); }
+  {
+    CachingAllocator::Block idle;
+    REQUIRE(pool.Acquire(4 * kMiB, &idle).ok());
+  }
   CHECK(pool.idle_bytes() == 4 * kMiB);
   CachingAllocator::Block block;
   REQUIRE(pool.Acquire(6 * kMiB, &block).ok());  // 4 + 4 + 6 > 10: fits once the idle 4 go.
@@ -121,7 +142,7 @@ TEST_CASE("Out of memory frees the idle blocks and retries once") {
   CHECK(device.used() == 10 * kMiB);
   CHECK(device.calls() == 4);
 
-  block.Reset();  // 6 MiB idle.
+  block.Reset();                                          // 6 MiB idle.
   const GpuError error = pool.Acquire(8 * kMiB, &block);  // 4 + 8 > 10 even after freeing.
   CHECK(error.kind == GpuErrorKind::kOutOfMemory);
   CHECK(pool.idle_bytes() == 0);
@@ -147,7 +168,10 @@ TEST_CASE("The cap is enforced, freeing idle blocks first") {
   CHECK_THAT(error.message, Catch::Contains("cap"));
   CHECK(device.calls() == 0);
 
-  { CachingAllocator::Block idle; REQUIRE(pool.Acquire(10 * kMiB, &idle).ok()); }
+  {
+    CachingAllocator::Block idle;
+    REQUIRE(pool.Acquire(10 * kMiB, &idle).ok());
+  }
   CachingAllocator::Block a;
   REQUIRE(pool.Acquire(12 * kMiB, &a).ok());  // Frees the idle 10 MiB to stay under 16.
   CHECK(pool.held_bytes() == 12 * kMiB);
@@ -160,7 +184,10 @@ TEST_CASE("The cap is enforced, freeing idle blocks first") {
 TEST_CASE("Allocation errors other than out of memory are returned without a retry") {
   FakeDevice device(64 * kMiB);
   CachingAllocator pool(device.Allocate(), device.Free(), WithLimit(0));
-  { CachingAllocator::Block idle; REQUIRE(pool.Acquire(2 * kMiB, &idle).ok()); }
+  {
+    CachingAllocator::Block idle;
+    REQUIRE(pool.Acquire(2 * kMiB, &idle).ok());
+  }
   device.set_fail_internal(true);
   CachingAllocator::Block block;
   const GpuError error = pool.Acquire(8 * kMiB, &block);
