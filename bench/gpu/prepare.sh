@@ -4,7 +4,8 @@
 # .devbundle/ for bench/gpu/run.sh on the GPU machine (see bench/gpu/README.md).
 #
 # Usage: bench/gpu/prepare.sh [extra cmake targets...]
-#   e.g. bench/gpu/prepare.sh simile-server simile   (also carry the service and the CLI)
+#   The bundle always holds simile_kernels_tests, simile-gpu-cosine-bench, simile-server and simile (the
+#   service and its CLI, for run.sh's end-to-end stage).
 # Environment: SIMILE_GPU_BUILD_DIR (default build-gpu), JOBS (default nproc).
 #
 # .devbundle/ layout: bin/ (the binaries), lib/ (from ../shared/tools/bundle-libs), MANIFEST (what was
@@ -15,7 +16,12 @@ cd "$(dirname "$0")/../.."
 build=${SIMILE_GPU_BUILD_DIR:-build-gpu}
 jobs=${JOBS:-$(nproc)}
 bundle=.devbundle
-targets=(simile_kernels_tests simile-gpu-cosine-bench "$@")
+targets=(simile_kernels_tests simile-gpu-cosine-bench simile-server simile "$@")
+bundle_libs=${SIMILE_BUNDLE_LIBS:-}
+for candidate in ../shared/tools/bundle-libs /work/shared/tools/bundle-libs; do
+  [ -n "$bundle_libs" ] || { [ -x "$candidate" ] && bundle_libs=$candidate; }
+done
+[ -n "$bundle_libs" ] || { echo "prepare.sh: bundle-libs not found (set SIMILE_BUNDLE_LIBS)" >&2; exit 1; }
 
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DSIMILE_WITH_CUDA=ON -DSIMILE_WERROR=ON \
   -DCMAKE_CUDA_ARCHITECTURES="90-real;90-virtual" >"$build.configure.log" 2>&1 ||
@@ -31,7 +37,7 @@ for t in "${targets[@]}"; do
   cp "$path" "$bundle/bin/"
   strip --strip-debug "$bundle/bin/$t"
 done
-../shared/tools/bundle-libs "$bundle/lib" "$bundle"/bin/*
+"$bundle_libs" "$bundle/lib" "$bundle"/bin/*
 rm -f "$bundle"/lib/libcublas*.so* "$bundle"/lib/libcudart*.so*
 
 # Every binary with device code must carry sm_90 machine code and compute_90 PTX: readelf shows the

@@ -1,19 +1,21 @@
 #!/usr/bin/env bash
 # Runs ON THE GPU MACHINE, over the binaries bench/gpu/prepare.sh put in .devbundle/ (it builds nothing).
 # Prints the device, runs the GPU test suite, the sticky-fault test on its own, compute-sanitizer memcheck
-# and racecheck over the GPU tests (small shapes), and the GPU benchmark; writes full logs to LOGDIR and
-# prints a short summary table last.
+# and racecheck over the GPU tests (small shapes), the service end to end on the GPU (when simile-server and
+# simile are bundled), and the GPU benchmark; writes full logs to LOGDIR and prints a short summary table last.
+# Without a usable GPU (no nvidia-smi device) the GPU stages are reported "no GPU" and the exit status is 3;
+# otherwise it is 0 when every stage that ran passed, 1 if not.
 #
-# Usage: bench/gpu/run.sh [LOGDIR] [STAGE...]
+# Usage: LD_LIBRARY_PATH=.devbundle/lib bench/gpu/run.sh [LOGDIR] [STAGE...]
 #   LOGDIR: where the logs go (default: $OUT when set, else ./gpu-logs).
-#   STAGE:  info tests fault memcheck racecheck bench (default: all, in that order).
+#   STAGE:  info tests fault memcheck racecheck service bench (default: all, in that order).
 # Environment:
 #   SIMILE_GPU_BUDGET_S  seconds for all stages together (default 560, inside the device tool's 600 s
 #                        call): a stage gets min(its own limit, what is left - 15 s) and is reported
 #                        "not run" when less than 20 s is left, so the table is always printed.
 #   SIMILE_BENCH_ARGS    extra arguments for simile-gpu-cosine-bench (e.g. --benchmark_filter=OneQuery).
-# Logs (at most 8 files, what the device tool brings back): info.txt tests.txt fault.txt memcheck.txt
-# racecheck.txt bench.txt bench.json summary.txt.
+# Logs (at most 8 files, what the device tool brings back): info.txt tests.txt (the fault test's output is
+# appended to it) memcheck.txt racecheck.txt service.txt bench.txt bench.json summary.txt.
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 2
 root=$PWD
@@ -23,13 +25,14 @@ bundle=$root/.devbundle
   exit 2
 }
 logdir=${OUT:-$root/gpu-logs}
-if [ $# -gt 0 ] && [[ $1 != info && $1 != tests && $1 != fault && $1 != memcheck && $1 != racecheck && $1 != bench ]]; then
+all_stages=(info tests fault memcheck racecheck service bench)
+if [ $# -gt 0 ] && [[ " ${all_stages[*]} " != *" $1 "* ]]; then
   logdir=$1
   shift
 fi
 mkdir -p "$logdir"
 stages=("$@")
-[ ${#stages[@]} -gt 0 ] || stages=(info tests fault memcheck racecheck bench)
+[ ${#stages[@]} -gt 0 ] || stages=("${all_stages[@]}")
 budget=${SIMILE_GPU_BUDGET_S:-560}
 start=$SECONDS
 tests=$bundle/bin/simile_kernels_tests
@@ -52,7 +55,17 @@ sanitizer=$(command -v compute-sanitizer || true)
 [ -n "$sanitizer" ] || { [ -x /usr/local/cuda/bin/compute-sanitizer ] && sanitizer=/usr/local/cuda/bin/compute-sanitizer; }
 
 rows=()  # "stage|result|seconds|detail"
-add_row() { rows+=("$1|$2|$3|$4"); }
+failed=0
+add_row() {
+  rows+=("$1|$2|$3|$4")
+  case $2 in PASS* | CLEAN | DONE | ok* | "no GPU"*) ;; *) failed=1 ;; esac
+}
+
+# No GPU: the binaries would only report themselves unavailable; say so once and skip the GPU stages (the
+# host-only tests still run in the tests stage).
+have_gpu=1
+gpu_line=$(nvidia-smi -L 2>/dev/null | grep '^GPU ' | head -n1)
+[ -n "$gpu_line" ] || have_gpu=0
 
 # run_stage NAME LIMIT_S LOGFILE COMMAND...: runs with a time limit inside the budget; sets rc (-1: not
 # run) and secs.
@@ -80,6 +93,10 @@ catch_summary() {  # The Catch2 totals line of a log.
 }
 
 for stage in "${stages[@]}"; do
+  if ((!have_gpu)) && [[ $stage != info && $stage != tests ]]; then
+    add_row "$stage" "no GPU" 0 "nvidia-smi lists no GPU: stage skipped"
+    continue
+  fi
   case $stage in
     info)
       {
@@ -106,15 +123,30 @@ for stage in "${stages[@]}"; do
       result=$([ $rc -eq 0 ] && echo PASS || echo FAIL)
       ((rc == 124 || rc == 137)) && result=TIMEOUT
       ((rc == -1)) && result="not run"
-      grep -q 'SKIPPED' "$logdir/tests.txt" && result="$result (GPU tests SKIPPED)"
+      if grep -q 'SKIPPED' "$logdir/tests.txt"; then
+        if ((have_gpu)); then result="FAIL (GPU tests SKIPPED)"; else result="no GPU (GPU tests SKIPPED)"; fi
+      fi
       add_row tests "$result" "$secs" "$(catch_summary "$logdir/tests.txt")"
       ;;
     fault)
       run_stage fault 60 "$logdir/fault.txt" "$tests" '[gpu_fault]'
       result=$([ $rc -eq 0 ] && echo PASS || echo FAIL)
       ((rc == -1)) && result="not run"
-      grep -q 'SKIPPED' "$logdir/fault.txt" && result="$result (SKIPPED)"
+      grep -q 'SKIPPED' "$logdir/fault.txt" && result="FAIL (SKIPPED)"
       add_row fault "$result" "$secs" "sticky cudaErrorIllegalAddress -> UNAVAILABLE: $(catch_summary "$logdir/fault.txt")"
+      { echo; echo "==== fault stage"; cat "$logdir/fault.txt"; } >>"$logdir/tests.txt"
+      rm -f "$logdir/fault.txt"
+      ;;
+    service)
+      if [ ! -x "$bundle/bin/simile-server" ] || [ ! -x "$bundle/bin/simile" ]; then
+        add_row service "not run" 0 "simile-server and simile not in the bundle"
+        continue
+      fi
+      run_stage service 120 "$logdir/service.txt" "$root/bench/gpu/service_check.sh" "$bundle/bin"
+      result=$([ $rc -eq 0 ] && echo PASS || echo FAIL)
+      ((rc == 124 || rc == 137)) && result=TIMEOUT
+      ((rc == -1)) && result="not run"
+      add_row service "$result" "$secs" "$(grep -E '^service_check:' "$logdir/service.txt" | tail -n1)"
       ;;
     memcheck | racecheck)
       if [ -z "$sanitizer" ]; then
@@ -166,3 +198,5 @@ done
     printf '%-10s %-28s %6s  %s\n' "$s" "$res" "$secs_" "$detail"
   done
 } | tee "$logdir/summary.txt"
+((have_gpu)) || { echo "run.sh: no GPU on this machine (nvidia-smi lists none): GPU stages skipped" >&2; exit 3; }
+exit "$failed"
