@@ -113,6 +113,11 @@ absl::StatusOr<std::unique_ptr<SimileServer>> SimileServer::Start(const ServerOp
 }
 
 void SimileServer::SetUpGpus(Executor::Components* components) {
+  if (options_.gpu_backend_for_testing != nullptr) {
+    gpu_ = options_.gpu_backend_for_testing;
+    components->gpu = gpu_;
+    return;
+  }
   kernels::GpuBackendOptions options;
   options.host_pool = pool_;
   absl::StatusOr<kernels::GpuBackendSet> gpus = kernels::CreateGpuBackends(options);

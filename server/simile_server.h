@@ -49,6 +49,9 @@ struct ServerOptions {
   // Hardware profile (same schema; written by the calibration tool), applied before config_path.
   // Re-read by ReloadConfig() too.
   std::string hardware_profile_path;
+  // Test seam: serve with this GPU backend (not owned; must outlive the server) instead of creating
+  // the CUDA backends. Null (the default): one CUDA backend per visible GPU, if any.
+  Backend* gpu_backend_for_testing = nullptr;
 };
 
 class SimileServer {
