@@ -23,10 +23,11 @@ for candidate in ../shared/tools/bundle-libs /work/shared/tools/bundle-libs; do
 done
 [ -n "$bundle_libs" ] || { echo "prepare.sh: bundle-libs not found (set SIMILE_BUNDLE_LIBS)" >&2; exit 1; }
 
+mkdir -p "$build"
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DSIMILE_WITH_CUDA=ON -DSIMILE_WERROR=ON \
-  -DCMAKE_CUDA_ARCHITECTURES="90-real;90-virtual" >"$build.configure.log" 2>&1 ||
-  { cat "$build.configure.log"; exit 1; }
-grep -q 'simile: CUDA backend ON' "$build.configure.log" || { echo "prepare.sh: CUDA is off in $build" >&2; exit 1; }
+  -DCMAKE_CUDA_ARCHITECTURES="90-real;90-virtual" >"$build/configure.log" 2>&1 ||
+  { cat "$build/configure.log"; exit 1; }
+grep -q 'simile: CUDA backend ON' "$build/configure.log" || { echo "prepare.sh: CUDA is off in $build" >&2; exit 1; }
 cmake --build "$build" -j"$jobs" --target "${targets[@]}"
 
 rm -rf "$bundle"
