@@ -119,7 +119,7 @@ for stage in "${stages[@]}"; do
       add_row info "${gpu:+ok}${gpu:-NO GPU}" 0 "${gpu:-nvidia-smi failed}; cuBLAS ${cublas_dir:-NOT FOUND}"
       ;;
     tests)
-      run_stage tests 180 "$logdir/tests.txt" "$tests" --durations yes
+      run_stage tests 240 "$logdir/tests.txt" "$tests" --durations yes
       result=$([ $rc -eq 0 ] && echo PASS || echo FAIL)
       ((rc == 124 || rc == 137)) && result=TIMEOUT
       ((rc == -1)) && result="not run"
