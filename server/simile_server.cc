@@ -10,6 +10,7 @@
 #include <thread>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "core/clock.h"
 #include "kernels/gpu_backend.h"
@@ -122,10 +123,13 @@ void SimileServer::SetUpGpus(Executor::Components* components) {
   options.host_pool = pool_;
   absl::StatusOr<kernels::GpuBackendSet> gpus = kernels::CreateGpuBackends(options);
   if (!gpus.ok()) {
-    // Said once, clearly, at start-up; every request then runs on the CPU.
-    components->gpu_unavailable_reason = std::string(gpus.status().message());
+    // Said once, clearly, at start-up; every request then runs on the CPU. The executor's messages
+    // already say "no usable GPU: ", so the factory's prefix is dropped.
+    std::string reason(gpus.status().message());
+    if (absl::StartsWith(reason, "no usable GPU: ")) reason.erase(0, sizeof("no usable GPU: ") - 1);
+    components->gpu_unavailable_reason = reason;
     Log(LogLevel::kWarning, "gpu_unavailable",
-        {{"reason", gpus.status().message()}, {"built_with_cuda", kernels::BuiltWithCuda()}});
+        {{"reason", reason}, {"built_with_cuda", kernels::BuiltWithCuda()}});
     return;
   }
   for (const std::string& why : gpus->skipped_devices) {
