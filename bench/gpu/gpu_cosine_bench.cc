@@ -87,22 +87,26 @@ Device& Dev() {
       d->reason = std::string("no GPU: ") + cudaGetErrorName(e);
       return d;
     }
-    cudaSetDevice(0);
-    cudaGetDeviceProperties(&d->props, 0);
+    if (cudaGetDeviceProperties(&d->props, 0) != cudaSuccess) {
+      d->reason = "cudaGetDeviceProperties failed";
+      return d;
+    }
     std::string error;
     d->cublas = internal::LoadCublas(&error);
     if (d->cublas == nullptr) {
       d->reason = error;
       return d;
     }
-    cudaStreamCreateWithFlags(&d->lane.compute, cudaStreamNonBlocking);
+    const bool cuda_ok =
+        cudaSetDevice(0) == cudaSuccess &&
+        cudaStreamCreateWithFlags(&d->lane.compute, cudaStreamNonBlocking) == cudaSuccess &&
+        cudaEventCreate(&d->start) == cudaSuccess && cudaEventCreate(&d->stop) == cudaSuccess;
     d->lane.copy = d->lane.compute;
-    d->cublas->create(&d->lane.cublas);
-    d->cublas->set_stream(d->lane.cublas, d->lane.compute);
-    cudaEventCreate(&d->start);
-    cudaEventCreate(&d->stop);
-    d->ok = cudaGetLastError() == cudaSuccess;
-    if (!d->ok) d->reason = "CUDA setup failed";
+    const bool cublas_ok = cuda_ok && d->cublas->create(&d->lane.cublas) == CUBLAS_STATUS_SUCCESS &&
+                           d->cublas->set_stream(d->lane.cublas, d->lane.compute) ==
+                               CUBLAS_STATUS_SUCCESS;
+    d->ok = cublas_ok && cudaGetLastError() == cudaSuccess;
+    if (!d->ok) d->reason = cuda_ok ? "cuBLAS setup failed" : "CUDA setup failed";
     return d;
   }();
   return *device;
@@ -132,16 +136,27 @@ class DeviceBuffer {
   void* ptr_ = nullptr;
 };
 
-// Seconds of device time of what `enqueue` puts on the compute stream.
+// A failed CUDA call in the benchmark's own code (timing, copies): the figures would be
+// meaningless, so the run stops with the error.
+void CheckCuda(cudaError_t code, const char* what) {
+  if (code == cudaSuccess) return;
+  std::fprintf(stderr, "simile-gpu-cosine-bench: %s failed: %s (%d): %s\n", what,
+               cudaGetErrorName(code), static_cast<int>(code), cudaGetErrorString(code));
+  std::exit(1);
+}
+
+// Seconds of device time of what `enqueue` puts on the compute stream. Errors of the enqueued
+// work (and of launches in it) stop the run.
 template <typename Fn>
 double TimeOnDevice(Fn enqueue) {
   Device& d = Dev();
-  cudaEventRecord(d.start, d.lane.compute);
+  CheckCuda(cudaEventRecord(d.start, d.lane.compute), "cudaEventRecord");
   enqueue();
-  cudaEventRecord(d.stop, d.lane.compute);
-  cudaEventSynchronize(d.stop);
+  CheckCuda(cudaGetLastError(), "the timed work");
+  CheckCuda(cudaEventRecord(d.stop, d.lane.compute), "cudaEventRecord");
+  CheckCuda(cudaEventSynchronize(d.stop), "cudaEventSynchronize");
   float ms = 0;
-  cudaEventElapsedTime(&ms, d.start, d.stop);
+  CheckCuda(cudaEventElapsedTime(&ms, d.start, d.stop), "cudaEventElapsedTime");
   return ms * 1e-3;
 }
 
@@ -187,12 +202,19 @@ struct Workspace {
     for (int s = 0; s < sets && ok; ++s) {
       targets.push_back(std::make_unique<DeviceBuffer>(n * row));
       ok = targets.back()->ok();
-      if (ok) internal::LaunchFillRandom(targets.back()->as<float>(), n * kDim, 100 + s, Dev().lane.compute);
+      if (ok) {
+        ok = internal::LaunchFillRandom(targets.back()->as<float>(), n * kDim, 100 + s,
+                                        Dev().lane.compute)
+                 .ok();
+      }
     }
     if (!ok) return;
-    internal::LaunchFillRandom(queries->as<float>(), uint64_t{q} * kDim, 7, Dev().lane.compute);
-    internal::LaunchNormalizeQueries(queries->as<float>(), q, plan.padded_dim, Dev().lane.compute);
-    cudaStreamSynchronize(Dev().lane.compute);
+    ok = internal::LaunchFillRandom(queries->as<float>(), uint64_t{q} * kDim, 7, Dev().lane.compute)
+             .ok() &&
+         internal::LaunchNormalizeQueries(queries->as<float>(), q, plan.padded_dim,
+                                          Dev().lane.compute)
+             .ok();
+    CheckCuda(cudaStreamSynchronize(Dev().lane.compute), "filling the inputs");
   }
 
   internal::SubChunkBuffers Buffers(int set) const {
@@ -232,8 +254,9 @@ void BM_D2DCopy(benchmark::State& state) {
   for (auto _ : state) {
     const int s = i++ % sets;
     const double t = TimeOnDevice([&] {
-      cudaMemcpyAsync(dst[s]->as<char>(), src[s]->as<char>(), bytes, cudaMemcpyDeviceToDevice,
-                      Dev().lane.compute);
+      CheckCuda(cudaMemcpyAsync(dst[s]->as<char>(), src[s]->as<char>(), bytes,
+                                cudaMemcpyDeviceToDevice, Dev().lane.compute),
+                "cudaMemcpyAsync (device to device)");
     });
     state.SetIterationTime(t);
     times.push_back(t);
@@ -254,7 +277,7 @@ void BM_OneQuery(benchmark::State& state) {
   // The copy floor, measured in the same benchmark: into a second buffer when there is room,
   // else within the targets (first half to second half).
   size_t free_bytes = 0, total = 0;
-  cudaMemGetInfo(&free_bytes, &total);
+  CheckCuda(cudaMemGetInfo(&free_bytes, &total), "cudaMemGetInfo");
   std::unique_ptr<DeviceBuffer> copy_dst;
   if (ws.ok && bytes + (uint64_t{1} << 30) < free_bytes) copy_dst = std::make_unique<DeviceBuffer>(bytes);
   if (!ws.ok) {
@@ -270,8 +293,9 @@ void BM_OneQuery(benchmark::State& state) {
     const bool whole = copy_dst != nullptr && copy_dst->ok();
     const uint64_t copy_bytes = whole ? bytes : bytes / 2;
     copy_times.push_back(TimeOnDevice([&] {
-      cudaMemcpyAsync(whole ? copy_dst->as<char>() : src + copy_bytes, src, copy_bytes,
-                      cudaMemcpyDeviceToDevice, Dev().lane.compute);
+      CheckCuda(cudaMemcpyAsync(whole ? copy_dst->as<char>() : src + copy_bytes, src, copy_bytes,
+                                cudaMemcpyDeviceToDevice, Dev().lane.compute),
+                "cudaMemcpyAsync (device to device)");
     }) * static_cast<double>(bytes) / copy_bytes);  // Scaled to the same bytes.
     const double t = TimeOnDevice([&] {
       error = internal::ComputeSubChunk(*Dev().cublas, Dev().lane, ws.plan, ws.Buffers(s),
