@@ -168,7 +168,11 @@ void CircuitBreaker::RecordSuccess() {
   }
 }
 
-void CircuitBreaker::RecordFailure(absl::string_view error) {
+void CircuitBreaker::RecordFailure(absl::string_view error) { Record(error, /*fatal=*/false); }
+
+void CircuitBreaker::RecordFatalFailure(absl::string_view error) { Record(error, /*fatal=*/true); }
+
+void CircuitBreaker::Record(absl::string_view error, bool fatal) {
   const absl::Time now = clock_->Now();
   MutexLock lock(&mu_);
   ++failures_;
@@ -179,7 +183,7 @@ void CircuitBreaker::RecordFailure(absl::string_view error) {
   switch (state_) {
     case BreakerState::kClosed:
       PushWindow(/*failed=*/true);
-      if (ShouldTrip()) Trip(now);
+      if (fatal || ShouldTrip()) Trip(now);
       return;
     case BreakerState::kOpen:
       return;  // Already open; the message is kept.

@@ -152,6 +152,9 @@ class CircuitBreaker {
   void RecordSuccess();
   // `error` (e.g. the CUDA error string) is kept as the last GPU error.
   void RecordFailure(absl::string_view error);
+  // A failure after which the GPU cannot work again (a sticky CUDA error: the backend reports
+  // Available() == false): counted like RecordFailure, but in kAuto it trips at once.
+  void RecordFatalFailure(absl::string_view error);
   // Gives back a permission that produced no GPU outcome (frees a half-open probe slot).
   void ReleasePermission();
 
@@ -165,6 +168,7 @@ class CircuitBreaker {
  private:
   CircuitBreaker(const Options& options, const Clock* clock, TransitionListener listener);
 
+  void Record(absl::string_view error, bool fatal) ABSL_LOCKS_EXCLUDED(mu_);
   void TransitionTo(BreakerState to, absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Trip(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ResetWindow() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -211,7 +211,12 @@ absl::StatusOr<ExecutionReport> Executor::RunWithDecision(
                            result.status.code() == absl::StatusCode::kDeadlineExceeded;
   if (decision.backend == BackendKind::kGpu) {
     if (result.primary_failed) {
-      breaker_->RecordFailure(result.primary_error);
+      // A GPU that reports itself unusable (sticky CUDA error) opens the breaker at once.
+      if (c_.gpu->Available()) {
+        breaker_->RecordFailure(result.primary_error);
+      } else {
+        breaker_->RecordFatalFailure(result.primary_error);
+      }
       tracker_->Record(BackendKind::kGpu, dc.operation, dc.size_class, latency, Outcome::kFailure);
     } else if (result.primary_chunks_ok > 0 && !interrupted) {
       breaker_->RecordSuccess();  // Out-of-memory is not a fault of the GPU (see the breaker's

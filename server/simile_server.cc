@@ -12,9 +12,11 @@
 #include <thread>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "core/clock.h"
 #include "core/simulated_gpu_backend.h"
+#include "kernels/gpu_backend.h"
 #include "kernels/gpu_probe.h"
 #include "server/admin_service.h"
 #include "server/build_info.h"
@@ -87,26 +89,11 @@ absl::StatusOr<std::unique_ptr<SimileServer>> SimileServer::Start(const ServerOp
   components.cpu = s->cpu_.get();
   components.clock = SteadyClock::Default();
   components.config = s->config_.get();
-  const kernels::GpuProbeResult gpus = kernels::ProbeGpus();
-  if (gpus.devices.empty()) {
-    // Said once, clearly, at start-up; every request then runs on the CPU.
-    components.gpu_unavailable_reason = gpus.unavailable_reason;
-    Log(LogLevel::kWarning, "gpu_unavailable",
-        {{"reason", gpus.unavailable_reason}, {"built_with_cuda", kernels::BuiltWithCuda()}});
-  } else {
-    for (const kernels::GpuDeviceInfo& d : gpus.devices) {
-      Log(LogLevel::kInfo, "gpu_found",
-          {{"ordinal", d.ordinal},
-           {"name", d.name},
-           {"compute_capability", d.compute_capability},
-           {"total_memory_bytes", d.total_memory_bytes}});
-    }
-    components.gpu_unavailable_reason = "the CUDA backend is not available in this version";
-  }
-  // The GPU backend, always behind the fault injector (one relaxed load per call while it is off). No real GPU
-  // backend exists in this version; a test may ask for the simulated one.
-  Backend* gpu = nullptr;
-  if (faults.simulate_gpu) {
+  s->SetUpGpus(&components);
+  // The GPU backend, always behind the fault injector (one relaxed load per call while it is off): the real
+  // device(s), or, only where there is none, the test-only simulated GPU.
+  Backend* gpu = s->device_gpu_;
+  if (gpu == nullptr && faults.simulate_gpu) {
     s->simulated_gpu_ = std::make_unique<SimulatedGpuBackend>(s->cpu_.get(), faults.simulated_gpu_memory_bytes);
     gpu = s->simulated_gpu_.get();
     Log(LogLevel::kWarning, "simulated_gpu_enabled",
@@ -118,7 +105,8 @@ absl::StatusOr<std::unique_ptr<SimileServer>> SimileServer::Start(const ServerOp
     components.gpu = s->gpu_.get();
   }
   if (faults.enabled()) LogFaultInjection(faults, components.gpu != nullptr);
-  components.on_breaker_transition = [](const BreakerTransition& t) {
+  SimileServer* server = s.get();
+  components.on_breaker_transition = [server](const BreakerTransition& t) {
     Log(t.to == BreakerState::kOpen ? LogLevel::kWarning : LogLevel::kInfo,
         "circuit_breaker_transition",
         {{"from", Name(t.from)},
@@ -126,6 +114,7 @@ absl::StatusOr<std::unique_ptr<SimileServer>> SimileServer::Start(const ServerOp
          {"cool_down_seconds", absl::ToDoubleSeconds(t.cool_down)},
          {"consecutive_failures", t.consecutive_failures},
          {"last_error", t.last_error}});
+    server->UpdateGpuHealth(t.to);
   };
   absl::StatusOr<std::unique_ptr<Executor>> executor = Executor::Create(std::move(components));
   if (!executor.ok()) return executor.status();
@@ -161,6 +150,8 @@ absl::StatusOr<std::unique_ptr<SimileServer>> SimileServer::Start(const ServerOp
   health->SetServingStatus(true);
   health->SetServingStatus(kSimilarityServiceName, true);
   s->ready_.store(true, std::memory_order_release);
+  s->health_.store(health, std::memory_order_release);
+  s->UpdateGpuHealth(s->executor_->Snapshot().breaker.state);
 
   const ServingConfig& config = *s->config_->Current();
   const BuildInfo& build = GetBuildInfo();
@@ -193,6 +184,48 @@ absl::StatusOr<std::unique_ptr<SimileServer>> SimileServer::Start(const ServerOp
        {"fault_injection.enabled", config.fault_injection.enabled()},
        {"fault_injection.simulate_gpu", config.fault_injection.simulate_gpu}});
   return s;
+}
+
+void SimileServer::SetUpGpus(Executor::Components* components) {
+  if (options_.gpu_backend_for_testing != nullptr) {
+    device_gpu_ = options_.gpu_backend_for_testing;
+    return;
+  }
+  kernels::GpuBackendOptions options;
+  options.host_pool = pool_;
+  absl::StatusOr<kernels::GpuBackendSet> gpus = kernels::CreateGpuBackends(options);
+  if (!gpus.ok()) {
+    // Said once, clearly, at start-up; every request then runs on the CPU. The executor's messages
+    // already say "no usable GPU: ", so the factory's prefix is dropped.
+    std::string reason(gpus.status().message());
+    if (absl::StartsWith(reason, "no usable GPU: ")) reason.erase(0, sizeof("no usable GPU: ") - 1);
+    components->gpu_unavailable_reason = reason;
+    Log(LogLevel::kWarning, "gpu_unavailable",
+        {{"reason", reason}, {"built_with_cuda", kernels::BuiltWithCuda()}});
+    return;
+  }
+  for (const std::string& why : gpus->skipped_devices) {
+    Log(LogLevel::kWarning, "gpu_skipped", {{"reason", why}});
+  }
+  for (const std::unique_ptr<Backend>& gpu : gpus->backends) {
+    Log(LogLevel::kInfo, "gpu_ready", {{"device", gpu->description()}});
+  }
+  gpus_ = std::make_unique<kernels::GpuBackendSet>(*std::move(gpus));
+  device_gpu_ = gpus_->backends.front().get();
+  if (gpus_->backends.size() > 1) {
+    std::vector<Backend*> devices;
+    for (const std::unique_ptr<Backend>& gpu : gpus_->backends) devices.push_back(gpu.get());
+    multi_gpu_ = *MultiGpuBackend::Create(std::move(devices));  // Valid: non-empty, all GPUs.
+    device_gpu_ = multi_gpu_.get();
+  }
+}
+
+void SimileServer::UpdateGpuHealth(BreakerState breaker_state) {
+  grpc::HealthCheckServiceInterface* health = health_.load(std::memory_order_acquire);
+  if (health == nullptr) return;
+  const bool serving =
+      gpu_ != nullptr && gpu_->Available() && breaker_state == BreakerState::kClosed;
+  health->SetServingStatus(kGpuHealthServiceName, serving);
 }
 
 SimileServer::~SimileServer() { Shutdown(); }

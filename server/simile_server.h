@@ -11,6 +11,7 @@
 #ifndef SIMILE_SERVER_SIMILE_SERVER_H_
 #define SIMILE_SERVER_SIMILE_SERVER_H_
 
+#include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/server.h>
 
 #include <atomic>
@@ -24,8 +25,10 @@
 #include "core/executor.h"
 #include "core/fault_injecting_backend.h"
 #include "core/fault_injector.h"
+#include "core/multi_gpu_backend.h"
 #include "core/mutex.h"
 #include "core/thread_pool.h"
+#include "kernels/gpu_backend.h"
 #include "server/admin_service.h"
 #include "server/http_server.h"
 #include "server/similarity_service.h"
@@ -61,6 +64,9 @@ struct ServerOptions {
   // TLS for the gRPC port (PEM files; none set: plaintext). The HTTP port stays plaintext: bind it to an
   // address only Prometheus reaches (metrics_address).
   TlsFiles tls;
+  // Test seam: serve with this GPU backend (not owned; must outlive the server) instead of creating
+  // the CUDA backends. Null (the default): one CUDA backend per visible GPU, if any.
+  Backend* gpu_backend_for_testing = nullptr;
 };
 
 class SimileServer {
@@ -107,18 +113,31 @@ class SimileServer {
 
   // Fault injection in force and faults injected so far.
   [[nodiscard]] FaultInjectionSnapshot fault_injection() const { return faults_->Snapshot(); }
+  // The gRPC health-checking service name that reports the GPU path: SERVING while a GPU backend
+  // is usable and its circuit breaker is closed; NOT_SERVING without a GPU, after a sticky device
+  // error, and while the breaker is open or half-open (requests then run on the CPU).
+  static constexpr char kGpuHealthServiceName[] = "simile.v1.Gpu";
 
  private:
   SimileServer(const ServerOptions& options, ServingConfig initial);
 
   // Starts the HTTP endpoint on options_.metrics_address.
   [[nodiscard]] absl::Status StartHttp();
+  // Creates one GPU backend per visible device (none without CUDA or a GPU: that is logged once)
+  // into device_gpu_ (the caller puts it behind the fault injector), and sets
+  // `components`' gpu_unavailable_reason when there is none.
+  void SetUpGpus(Executor::Components* components);
+  // Sets the "simile.v1.Gpu" health status from the GPU's availability and the breaker's state.
+  void UpdateGpuHealth(BreakerState breaker_state);
 
   const ServerOptions options_;
   std::unique_ptr<ConfigStore> config_;
   std::unique_ptr<ThreadPool> owned_pool_;  // Null when ServerOptions::pool was given.
   ThreadPool* pool_ = nullptr;
   std::unique_ptr<CpuBackend> cpu_;
+  std::unique_ptr<kernels::GpuBackendSet> gpus_;  // Null without a usable GPU.
+  std::unique_ptr<MultiGpuBackend> multi_gpu_;    // Set when there are several GPUs.
+  Backend* device_gpu_ = nullptr;                 // The real GPU(s), before fault injection; null without.
   // Fault injection (configuration section fault_injection; testing only), in front of the GPU backend.
   std::unique_ptr<FaultInjector> faults_;
   std::unique_ptr<Backend> simulated_gpu_;       // Only with fault_injection.simulate_gpu and no real GPU.
@@ -128,6 +147,9 @@ class SimileServer {
   std::unique_ptr<SimilarityService> service_;
   std::unique_ptr<AdminService> admin_;
   std::unique_ptr<grpc::Server> server_;
+  // server_'s health service once it is started (release), read by the breaker listener (acquire),
+  // which may run on any request thread.
+  std::atomic<grpc::HealthCheckServiceInterface*> health_{nullptr};
   int grpc_port_ = 0;
   std::unique_ptr<HttpServer> http_;  // Null without metrics_address.
   // Release/acquire: a reader that sees true also sees the started server (nothing else depends on it).

@@ -83,6 +83,25 @@ TEST_CASE("Breaker trips after N consecutive failures - a success resets the run
   REQUIRE(f.transitions[0].at == f.clock.Now());
 }
 
+TEST_CASE("A fatal failure trips a closed breaker at once - forced modes only count it",
+          "[breaker]") {
+  Fixture f(ConsecutiveOnly());
+  f.breaker->RecordFatalFailure("cudaErrorIllegalAddress");
+  const CircuitBreakerSnapshot s = f.breaker->Snapshot();
+  REQUIRE(s.state == kOpen);
+  REQUIRE(s.trips == 1);
+  REQUIRE(s.failures == 1);
+  REQUIRE(s.last_error == "cudaErrorIllegalAddress");
+  REQUIRE(f.transitions.size() == 1);
+
+  CircuitBreaker::Options forced = ConsecutiveOnly();
+  forced.mode = BreakerMode::kForceClosed;
+  Fixture g(forced);
+  g.breaker->RecordFatalFailure("cudaErrorIllegalAddress");
+  REQUIRE(g.state() == kClosed);
+  REQUIRE(g.breaker->Snapshot().failures == 1);
+}
+
 TEST_CASE("Breaker trips on the failure rate over the window once it holds the minimum calls",
           "[breaker]") {
   CircuitBreaker::Options o;

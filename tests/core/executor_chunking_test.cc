@@ -316,6 +316,9 @@ TEST_CASE(
   CHECK_FALSE(s.gpu_available);
   CHECK_THAT(s.gpu_unavailable_reason, Catch::Contains("fake-gpu0"));
   CHECK(Decisions(s, kCpu, DispatchRule::kGpuUnavailable) == 1);
+  // One device-lost failure opens the breaker at once (the harness needs 3 ordinary ones).
+  CHECK(s.breaker.state == BreakerState::kOpen);
+  CHECK(s.breaker.trips == 1);
 }
 
 TEST_CASE(
