@@ -11,7 +11,7 @@ packages=(
 )
 test_packages=(
   catch2 libbenchmark-dev python3-grpcio python3-numpy clang-14 libclang-rt-14-dev
-  prometheus curl
+  prometheus curl libopenblas-dev libeigen3-dev libfaiss-dev python3-matplotlib
   openssl yamllint python3-yaml  # deploy/ and TLS tests (issue 7)
 )
 if [[ "${1:-}" == "--test" ]]; then
