@@ -4,6 +4,8 @@
 //   BM_MemoryReadFloor/N     a vectorized sum over the same N x 768 targets: the memory-read floor
 //                            that BM_OneQuery/N is read against (compare bytes_per_second of the
 //                            two within one run, never with a remembered number).
+//   BM_CheckFinite/N         the NaN/Inf scan every request's vectors get before the kernel (single-threaded,
+//                            read against BM_MemoryReadFloor/N/threaded:0).
 //   BM_OneQuery/N            one query x N targets (memory bound).
 //   BM_OneQueryTopK/N        the same with top-10 selection.
 //   BM_QueriesTargets/Q      Q x 10^4 targets (compute bound); FLOP/s counts 2 * Q * N * dim.
@@ -21,6 +23,7 @@
 
 #include "core/cpu_cosine.h"
 #include "core/matrix_view.h"
+#include "core/task_validation.h"
 #include "core/thread_pool.h"
 
 namespace simile {
@@ -105,6 +108,17 @@ void BM_MemoryReadFloor(benchmark::State& state) {
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * floats * sizeof(float)));
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * n));
 }
+
+void BM_CheckFinite(benchmark::State& state) {
+  const uint32_t n = static_cast<uint32_t>(state.range(0));
+  const MatrixView targets{Targets(), n, kDim};
+  for (auto _ : state) {
+    absl::Status status = CheckFinite(targets, "targets");
+    benchmark::DoNotOptimize(status);
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * targets.bytes()));
+}
+BENCHMARK(BM_CheckFinite)->ArgName("N")->Arg(100'000)->Arg(1'000'000)->UseRealTime();
 
 void BM_OneQuery(benchmark::State& state) {
   const uint32_t n = static_cast<uint32_t>(state.range(0));

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "core/cpu_cosine.h"
 
 namespace simile {
 namespace {
@@ -27,6 +28,49 @@ absl::Status CheckMatrixShape(const MatrixView& m, absl::string_view name, const
 // True when the float's exponent bits are all ones (NaN or +-Inf). Branch-free so the scan
 // vectorizes.
 inline bool IsNonFinite(uint32_t bits) { return (bits & 0x7f800000u) == 0x7f800000u; }
+
+// Nonzero when any of the n floats is NaN or +-Inf: an OR-reduction the compiler turns into whole-register
+// compares. Compiled once per instruction set below, because this scan reads every byte of a request's vectors
+// before the kernel does (a profile of 10^4 x 768 requests put the baseline build of it at three times the
+// kernel's instructions).
+[[gnu::always_inline]] inline uint32_t AnyNonFiniteImpl(const float* x, size_t n) {
+  uint32_t any = 0;
+  for (size_t i = 0; i < n; ++i) {
+    uint32_t bits;
+    std::memcpy(&bits, &x[i], sizeof(bits));
+    any |= static_cast<uint32_t>(IsNonFinite(bits));
+  }
+  return any;
+}
+uint32_t AnyNonFiniteBaseline(const float* x, size_t n) { return AnyNonFiniteImpl(x, n); }
+#if defined(__x86_64__)
+__attribute__((target("avx2"))) uint32_t AnyNonFiniteAvx2(const float* x, size_t n) {
+  return AnyNonFiniteImpl(x, n);
+}
+__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl"))) uint32_t AnyNonFiniteAvx512(const float* x,
+                                                                                          size_t n) {
+  return AnyNonFiniteImpl(x, n);
+}
+#endif
+
+uint32_t AnyNonFinite(const float* x, size_t n) {
+#if defined(__x86_64__)
+  static const auto scan = [] {
+    switch (BestCpuIsa()) {
+      case CpuIsa::kAvx512:
+        return &AnyNonFiniteAvx512;
+      case CpuIsa::kAvx2:
+        return &AnyNonFiniteAvx2;
+      case CpuIsa::kBaseline:
+        break;
+    }
+    return &AnyNonFiniteBaseline;
+  }();
+  return scan(x, n);
+#else
+  return AnyNonFiniteBaseline(x, n);
+#endif
+}
 
 }  // namespace
 
@@ -61,16 +105,10 @@ absl::Status ValidateTaskShape(const CosineTask& task, const Limits& limits) {
 }
 
 absl::Status CheckFinite(const MatrixView& m, absl::string_view name) {
+  // The rows are contiguous: one scan of the whole matrix, and the row and column are located only on failure.
+  if (AnyNonFinite(m.data, m.size()) == 0) return absl::OkStatus();
   for (uint32_t r = 0; r < m.rows; ++r) {
     const float* row = m.Row(r);
-    // OR-reduce a per-element flag over the row (vectorizes); locate the column only on failure.
-    uint32_t any_bad = 0;
-    for (uint32_t c = 0; c < m.dim; ++c) {
-      uint32_t bits;
-      std::memcpy(&bits, &row[c], sizeof(bits));
-      any_bad |= static_cast<uint32_t>(IsNonFinite(bits));
-    }
-    if (any_bad == 0) continue;
     for (uint32_t c = 0; c < m.dim; ++c) {
       if (!std::isfinite(row[c])) {
         return absl::InvalidArgumentError(

@@ -2,8 +2,11 @@
 #include "core/task_validation.h"
 
 #include <catch2/catch.hpp>
+#include <cmath>
 #include <limits>
 #include <vector>
+
+#include "absl/strings/str_cat.h"
 
 namespace simile {
 namespace {
@@ -81,6 +84,32 @@ TEST_CASE("ValidateTask finds the first non-finite value and names its row and c
   data.t[3] = std::numeric_limits<float>::max();  // Finite, however large.
   data.t[11] = std::numeric_limits<float>::denorm_min();
   CHECK(ValidateTask(data.task, Limits{}).ok());
+}
+
+}  // namespace
+}  // namespace simile
+
+namespace simile {
+namespace {
+
+TEST_CASE("CheckFinite finds a non-finite value at every position of vector bodies and tails", "[validation]") {
+  // The scan runs 8 or 16 floats at a time with a scalar tail: every position of sizes around those widths.
+  for (uint32_t dim : {1u, 7u, 8u, 15u, 16u, 17u, 33u, 64u, 100u}) {
+    for (uint32_t rows : {1u, 3u}) {
+      std::vector<float> m(size_t{rows} * dim, -1.5f);
+      const MatrixView view{m.data(), rows, dim};
+      REQUIRE(CheckFinite(view, "m").ok());
+      for (size_t i = 0; i < m.size(); ++i) {
+        for (const float bad : {std::numeric_limits<float>::quiet_NaN(), -std::numeric_limits<float>::infinity()}) {
+          m[i] = bad;
+          const absl::Status s = CheckFinite(view, "m");
+          CHECK(s.message() == absl::StrCat("m row ", i / dim, " has a non-finite value (",
+                                            std::isnan(bad) ? "NaN" : "Inf", ") at column ", i % dim));
+          m[i] = -1.5f;
+        }
+      }
+    }
+  }
 }
 
 }  // namespace
