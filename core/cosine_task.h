@@ -24,6 +24,9 @@ struct CosineTask {
   MatrixView targets;  // N rows, same dim as queries.
   uint32_t top_k = 0;  // 0: the full Q x N matrix; else each query's k best targets (k <= N).
   Placement placement = Placement::kAuto;
+  // True when the targets were checked finite before (a target set, checked at upload): validation then
+  // skips its scan of them.
+  bool targets_known_finite = false;
 
   [[nodiscard]] uint64_t num_scores() const {
     return static_cast<uint64_t>(queries.rows) * targets.rows;

@@ -25,7 +25,7 @@ namespace simile {
 // first bad value. O(rows * dim), vectorized.
 [[nodiscard]] absl::Status CheckFinite(const MatrixView& m, absl::string_view name);
 
-// ValidateTaskShape, then CheckFinite on queries and targets.
+// ValidateTaskShape, then CheckFinite on queries and on targets (unless task.targets_known_finite).
 [[nodiscard]] absl::Status ValidateTask(const CosineTask& task, const Limits& limits);
 
 }  // namespace simile

@@ -32,6 +32,9 @@ ABSL_FLAG(std::string, hardware_profile, "",
           "measured dispatch thresholds, applied before --config. Re-read on SIGHUP.");
 ABSL_FLAG(int, worker_threads, 0,
           "Worker threads that run requests and kernels; 0 means one per hardware thread.");
+ABSL_FLAG(uint64_t, target_sets_max_bytes, uint64_t{4} << 30,
+          "Host memory all uploaded target sets (simile.v1.TargetSets) may take, in bytes; uploads beyond it get "
+          "RESOURCE_EXHAUSTED. Sets are not persistent: a restart empties them.");
 ABSL_FLAG(int, max_receive_message_bytes, 64 * 1024 * 1024,
           "Largest request accepted, in bytes (gRPC answers RESOURCE_EXHAUSTED above it).");
 ABSL_FLAG(
@@ -108,6 +111,7 @@ int main(int argc, char** argv) {
   options.grpc_address = absl::GetFlag(FLAGS_grpc_address);
   options.worker_threads = absl::GetFlag(FLAGS_worker_threads);
   options.max_receive_message_bytes = absl::GetFlag(FLAGS_max_receive_message_bytes);
+  options.target_sets_max_bytes = absl::GetFlag(FLAGS_target_sets_max_bytes);
   options.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
   options.config_path = absl::GetFlag(FLAGS_config);
   options.hardware_profile_path = absl::GetFlag(FLAGS_hardware_profile);

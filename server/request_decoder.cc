@@ -24,6 +24,9 @@ constexpr Placement ToCorePlacement(v1::Placement p) {
   }
 }
 
+
+}  // namespace
+
 absl::StatusOr<MatrixView> DecodeMatrix(const v1::Matrix& m, absl::string_view name,
                                         std::vector<float>* scratch) {
   MatrixView view{nullptr, m.rows(), m.dim()};
@@ -68,21 +71,33 @@ absl::StatusOr<MatrixView> DecodeMatrix(const v1::Matrix& m, absl::string_view n
   return view;
 }
 
-}  // namespace
-
 absl::StatusOr<CosineTask> DecodeCosineRequest(const v1::CosineRequest& request,
-                                               DecodeScratch* scratch) {
+                                               DecodeScratch* scratch, const TargetSetVersion* target_set) {
   if (!request.has_queries()) return absl::InvalidArgumentError("queries is required");
-  if (!request.has_targets()) return absl::InvalidArgumentError("targets is required");
+  const bool wants_set = !request.target_set().empty();
+  if (wants_set && request.has_targets()) {
+    return absl::InvalidArgumentError("set either targets or target_set, not both");
+  }
+  if (!wants_set && !request.has_targets()) {
+    return absl::InvalidArgumentError("targets (or target_set) is required");
+  }
+  if (wants_set != (target_set != nullptr)) {
+    return absl::InternalError("a target-set request was decoded without its set");
+  }
   CosineTask task;
   absl::StatusOr<MatrixView> queries =
       DecodeMatrix(request.queries(), "queries", &scratch->queries);
   if (!queries.ok()) return queries.status();
-  absl::StatusOr<MatrixView> targets =
-      DecodeMatrix(request.targets(), "targets", &scratch->targets);
-  if (!targets.ok()) return targets.status();
   task.queries = *queries;
-  task.targets = *targets;
+  if (target_set != nullptr) {
+    task.targets = target_set->view();
+    task.targets_known_finite = true;  // Checked when the rows were uploaded.
+  } else {
+    absl::StatusOr<MatrixView> targets =
+        DecodeMatrix(request.targets(), "targets", &scratch->targets);
+    if (!targets.ok()) return targets.status();
+    task.targets = *targets;
+  }
   task.top_k = request.top_k();
   task.placement = ToCorePlacement(request.placement());
   return task;

@@ -16,6 +16,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "core/cosine_task.h"
+#include "core/target_set_store.h"
 #include "simile/v1/similarity.pb.h"
 
 namespace simile::server {
@@ -27,10 +28,18 @@ struct DecodeScratch {
   std::vector<float> targets;
 };
 
+// Views a wire matrix in place (or, for misaligned `raw` bytes, a copy in `scratch`), after checking that
+// exactly one of values/raw holds rows * dim floats. Errors are INVALID_ARGUMENT naming `name`. rows or dim 0
+// gives a view with no data (shape validation reports it).
+[[nodiscard]] absl::StatusOr<MatrixView> DecodeMatrix(const v1::Matrix& m, absl::string_view name,
+                                                      std::vector<float>* scratch);
+
 // Views `request` as a CosineTask. The task points into `request` (and maybe `scratch`): both must
-// outlive it.
+// outlive it. For a request naming a target set, `target_set` is that set's version (the caller looked it up
+// and keeps it alive as long as the task); else null.
 [[nodiscard]] absl::StatusOr<CosineTask> DecodeCosineRequest(const v1::CosineRequest& request,
-                                                             DecodeScratch* scratch);
+                                                             DecodeScratch* scratch,
+                                                             const TargetSetVersion* target_set = nullptr);
 
 // Shapes `response` for `task` (sizes, encoding like the request's queries) and returns spans over
 // its storage for the executor to write into.

@@ -81,6 +81,23 @@ void LogExecution(const CosineTask& task, const ExecutionReport& report, absl::D
 
 }  // namespace
 
+absl::StatusOr<std::shared_ptr<const TargetSetVersion>> SimilarityService::ResolveTargetSet(
+    const v1::CosineRequest& request) const {
+  if (request.target_set().empty()) return nullptr;
+  if (target_sets_ == nullptr) return absl::UnimplementedError("this server has no target sets");
+  std::shared_ptr<const TargetSetVersion> version = target_sets_->Find(request.target_set());
+  if (version == nullptr) {
+    if (absl::Status s = TargetSetStore::ValidateName(request.target_set()); !s.ok()) return s;
+    return absl::NotFoundError(absl::StrCat("no target set named '", request.target_set(), "'"));
+  }
+  if (request.target_set_version() != 0 && request.target_set_version() != version->version) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "target set '", version->name, "' is at version ", version->version, ", not ",
+        request.target_set_version(), " (only the current version can be queried)"));
+  }
+  return version;
+}
+
 grpc::ServerUnaryReactor* SimilarityService::Cosine(grpc::CallbackServerContext* context,
                                                     const v1::CosineRequest* request,
                                                     v1::CosineResponse* response) {
@@ -123,7 +140,10 @@ grpc::ServerUnaryReactor* SimilarityService::Cosine(grpc::CallbackServerContext*
     const ScopedTraceContext scoped_trace(trace.has_value() ? &*trace : nullptr);
     const absl::Time started_at = clock_->Now();
     DecodeScratch scratch;
-    absl::StatusOr<CosineTask> task = DecodeCosineRequest(*request, &scratch);
+    // A request on a target set pins the set's current version until the response is finished.
+    absl::StatusOr<std::shared_ptr<const TargetSetVersion>> target_set = ResolveTargetSet(*request);
+    absl::StatusOr<CosineTask> task =
+        target_set.ok() ? DecodeCosineRequest(*request, &scratch, target_set->get()) : target_set.status();
     absl::Status status = task.status();
     if (status.ok()) {
       metrics_->RecordBatchShape(task->queries.rows, task->targets.rows);
@@ -141,6 +161,13 @@ grpc::ServerUnaryReactor* SimilarityService::Cosine(grpc::CallbackServerContext*
       }
       if (status.ok()) {
         FillWireReport(*report, started_at - queued_at, response->mutable_report());
+        if (*target_set != nullptr) {
+          v1::ExecutionReport* wire = response->mutable_report();
+          wire->set_target_set((*target_set)->name);
+          wire->set_target_set_version((*target_set)->version);
+          // Host-resident sets are resident for the CPU; a GPU copies them (no GPU residency yet).
+          wire->set_targets_resident(report->gpu_chunks == 0);
+        }
         metrics_->RecordExecution(OperationFor(task->queries.rows), *report);
         LogExecution(*task, *report, started_at - queued_at);
       }

@@ -19,6 +19,7 @@
 #include "core/clock.h"
 #include "core/config_store.h"
 #include "core/executor.h"
+#include "core/target_set_store.h"
 #include "core/thread_pool.h"
 #include "server/simile_metrics.h"
 #include "simile/v1/similarity.grpc.pb.h"
@@ -28,9 +29,16 @@ namespace simile::server {
 class SimilarityService final : public v1::Similarity::CallbackService {
  public:
   // None of the arguments is owned; all must outlive the service.
+  // `target_sets` (not owned) may be null: requests naming a target set then get UNIMPLEMENTED.
   SimilarityService(const Executor* executor, ThreadPool* pool, const Clock* clock,
-                    const ConfigStore* config, SimileMetrics* metrics)
-      : executor_(executor), pool_(pool), clock_(clock), config_(config), metrics_(metrics) {}
+                    const ConfigStore* config, SimileMetrics* metrics,
+                    const TargetSetStore* target_sets = nullptr)
+      : executor_(executor),
+        pool_(pool),
+        clock_(clock),
+        config_(config),
+        metrics_(metrics),
+        target_sets_(target_sets) {}
 
   grpc::ServerUnaryReactor* Cosine(grpc::CallbackServerContext* context,
                                    const v1::CosineRequest* request,
@@ -48,11 +56,17 @@ class SimilarityService final : public v1::Similarity::CallbackService {
   [[nodiscard]] int64_t InFlight() const { return in_flight_.load(std::memory_order_seq_cst); }
 
  private:
+  // The current version of the target set `request` names (null when it names none); NOT_FOUND,
+  // INVALID_ARGUMENT (bad name) or FAILED_PRECONDITION (not the current version).
+  [[nodiscard]] absl::StatusOr<std::shared_ptr<const TargetSetVersion>> ResolveTargetSet(
+      const v1::CosineRequest& request) const;
+
   const Executor* const executor_;
   ThreadPool* const pool_;
   const Clock* const clock_;
   const ConfigStore* const config_;
   SimileMetrics* const metrics_;
+  const TargetSetStore* const target_sets_;
   // The increment in Cosine and draining_ use seq_cst so that a request and BeginDrain cannot both miss each
   // other (Dekker-style: store then load on each side). Other accesses are relaxed gauge reads.
   std::atomic<int64_t> in_flight_{0};

@@ -95,6 +95,27 @@ SimileMetrics::SimileMetrics(const Options& options) : options_(options) {
                                      "payload bytes in flight); also counted as RESOURCE_EXHAUSTED in "
                                      "simile_requests_total.")
                             ->Add({});
+  // Target sets: what is resident where, and what the upload API did.
+  target_sets_ = r.AddGauge("simile_target_sets", "Target sets uploaded and queryable (simile.v1.TargetSets).",
+                            {"location"})
+                     ->Add({"host"});
+  target_set_rows_ =
+      r.AddGauge("simile_target_set_rows", "Rows of all target sets.", {"location"})->Add({"host"});
+  target_set_bytes_ = r.AddGauge("simile_target_set_bytes",
+                                 "Memory all target sets take (vectors and their norms), in bytes.", {"location"})
+                          ->Add({"host"});
+  target_set_max_bytes_ =
+      r.AddGauge("simile_target_set_limit_bytes", "The cap on target-set memory (--target_sets_max_bytes).",
+                 {"location"})
+          ->Add({"host"});
+  Family<Counter>* uploads = r.AddCounter("simile_target_set_uploads_total",
+                                          "Target-set uploads (creates and appends) that reached their commit, "
+                                          "by result: committed or rejected (name taken or deleted meanwhile, "
+                                          "memory cap).",
+                                          {"result"});
+  target_set_uploads_committed_ = uploads->Add({"committed"});
+  target_set_uploads_failed_ = uploads->Add({"rejected"});
+  target_set_deletes_ = r.AddCounter("simile_target_set_deletes_total", "Target sets deleted.", {})->Add({});
 
   // --- Dispatch. ---
   // simile_dispatch_decisions_total{backend,rule}: the dispatcher's decisions (mirrored from core/'s counters).
@@ -260,6 +281,13 @@ std::string SimileMetrics::Scrape(const ExecutorSnapshot& snapshot, const Servic
   in_flight_->Set(static_cast<double>(service.in_flight));
   in_flight_bytes_->Set(static_cast<double>(service.in_flight_bytes));
   admission_rejected_->Set(service.admission_rejected);
+  target_sets_->Set(static_cast<double>(service.target_sets));
+  target_set_rows_->Set(static_cast<double>(service.target_set_rows));
+  target_set_bytes_->Set(static_cast<double>(service.target_set_bytes));
+  target_set_max_bytes_->Set(static_cast<double>(service.target_set_max_bytes));
+  target_set_uploads_committed_->Set(service.target_set_uploads_committed);
+  target_set_uploads_failed_->Set(service.target_set_uploads_failed);
+  target_set_deletes_->Set(service.target_set_deletes);
   config_version_->Set(snapshot.config != nullptr ? static_cast<double>(snapshot.config->version) : 0.0);
   MirrorDispatch(snapshot);
   MirrorBreaker(snapshot.breaker);

@@ -52,6 +52,14 @@ struct ServiceState {
   int64_t in_flight = 0;             // Requests received and not yet answered.
   uint64_t in_flight_bytes = 0;      // Their vector payload, in bytes.
   uint64_t admission_rejected = 0;   // Requests refused by admission control since start.
+  // Target sets (simile.v1.TargetSets), from TargetSetStore::GetStats.
+  uint64_t target_sets = 0;
+  uint64_t target_set_rows = 0;
+  uint64_t target_set_bytes = 0;
+  uint64_t target_set_max_bytes = 0;
+  uint64_t target_set_uploads_committed = 0;
+  uint64_t target_set_uploads_failed = 0;
+  uint64_t target_set_deletes = 0;
 };
 
 class SimileMetrics {
@@ -123,6 +131,13 @@ class SimileMetrics {
   metrics::Gauge* in_flight_ = nullptr;
   metrics::Gauge* in_flight_bytes_ = nullptr;
   metrics::Counter* admission_rejected_ = nullptr;
+  metrics::Gauge* target_sets_ = nullptr;
+  metrics::Gauge* target_set_rows_ = nullptr;
+  metrics::Gauge* target_set_bytes_ = nullptr;
+  metrics::Gauge* target_set_max_bytes_ = nullptr;
+  metrics::Counter* target_set_uploads_committed_ = nullptr;
+  metrics::Counter* target_set_uploads_failed_ = nullptr;
+  metrics::Counter* target_set_deletes_ = nullptr;
   std::array<std::array<metrics::Counter*, kNumDispatchRules>, kNumBackendKinds> decisions_{};
   metrics::Family<metrics::Gauge>* gpu_speedup_ = nullptr;  // Only size classes with a speedup.
   std::array<metrics::Gauge*, kNumOperations> gpu_success_ratio_{};

@@ -120,9 +120,11 @@ absl::StatusOr<std::unique_ptr<SimileServer>> SimileServer::Start(const ServerOp
   if (!executor.ok()) return executor.status();
   s->executor_ = *std::move(executor);
   s->metrics_ = std::make_unique<SimileMetrics>();
+  s->target_sets_ = std::make_unique<TargetSetStore>(options.target_sets_max_bytes);
+  s->target_sets_service_ = std::make_unique<TargetSetsService>(s->target_sets_.get());
   s->service_ = std::make_unique<SimilarityService>(s->executor_.get(), s->pool_,
                                                     SteadyClock::Default(), s->config_.get(),
-                                                    s->metrics_.get());
+                                                    s->metrics_.get(), s->target_sets_.get());
   SimilarityService* similarity = s->service_.get();
   s->admin_ = std::make_unique<AdminService>(s->executor_.get(), SteadyClock::Default(),
                                              SteadyClock::Default()->Now(),
@@ -140,6 +142,7 @@ absl::StatusOr<std::unique_ptr<SimileServer>> SimileServer::Start(const ServerOp
   builder.SetMaxReceiveMessageSize(options.max_receive_message_bytes);
   builder.RegisterService(s->service_.get());
   builder.RegisterService(s->admin_.get());
+  builder.RegisterService(s->target_sets_service_.get());
   s->server_ = builder.BuildAndStart();
   if (s->server_ == nullptr || s->grpc_port_ == 0) {
     return absl::UnavailableError(absl::StrCat(
@@ -273,6 +276,14 @@ std::string SimileServer::ScrapeMetrics() {
   service.in_flight = service_->InFlight();
   service.in_flight_bytes = service_->InFlightBytes();
   service.admission_rejected = service_->Rejected();
+  const TargetSetStore::Stats sets = target_sets_->GetStats();
+  service.target_sets = sets.sets;
+  service.target_set_rows = sets.rows;
+  service.target_set_bytes = sets.bytes;
+  service.target_set_max_bytes = sets.max_bytes;
+  service.target_set_uploads_committed = sets.uploads_committed;
+  service.target_set_uploads_failed = sets.uploads_failed;
+  service.target_set_deletes = sets.deletes;
   return metrics_->Scrape(executor_->Snapshot(), service, faults_->Snapshot());
 }
 

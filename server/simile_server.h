@@ -32,6 +32,7 @@
 #include "server/admin_service.h"
 #include "server/http_server.h"
 #include "server/similarity_service.h"
+#include "server/target_sets_service.h"
 #include "server/simile_metrics.h"
 #include "server/tls_credentials.h"
 
@@ -64,6 +65,8 @@ struct ServerOptions {
   // TLS for the gRPC port (PEM files; none set: plaintext). The HTTP port stays plaintext: bind it to an
   // address only Prometheus reaches (metrics_address).
   TlsFiles tls;
+  // Host memory all target sets (simile.v1.TargetSets) may take, in bytes.
+  uint64_t target_sets_max_bytes = uint64_t{4} << 30;
   // Test seam: serve with this GPU backend (not owned; must outlive the server) instead of creating
   // the CUDA backends. Null (the default): one CUDA backend per visible GPU, if any.
   Backend* gpu_backend_for_testing = nullptr;
@@ -146,6 +149,8 @@ class SimileServer {
   std::unique_ptr<SimileMetrics> metrics_;
   std::unique_ptr<SimilarityService> service_;
   std::unique_ptr<AdminService> admin_;
+  std::unique_ptr<TargetSetStore> target_sets_;
+  std::unique_ptr<TargetSetsService> target_sets_service_;
   std::unique_ptr<grpc::Server> server_;
   // server_'s health service once it is started (release), read by the breaker listener (acquire),
   // which may run on any request thread.

@@ -170,7 +170,7 @@ TEST_CASE("Malformed requests get INVALID_ARGUMENT naming the field", "[e2e][sta
   SECTION("missing targets") {
     v1::CosineRequest r = ValidRequest(1, 4, 3);
     r.clear_targets();
-    ExpectStatus(server, r, kInvalid, "targets is required");
+    ExpectStatus(server, r, kInvalid, "targets (or target_set) is required");
   }
   SECTION("rows of 0") {
     v1::CosineRequest r = ValidRequest(1, 4, 3);
