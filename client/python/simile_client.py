@@ -156,6 +156,9 @@ class SimileClient:
         else:
             self._channel = grpc.insecure_channel(address, options=options)
         self._stub = pb2_grpc.SimilarityStub(self._channel)
+        # load_stubs put the stubs' directory on sys.path.
+        self._sets_pb2 = importlib.import_module("simile.v1.target_sets_pb2")
+        self._sets_stub = importlib.import_module("simile.v1.target_sets_pb2_grpc").TargetSetsStub(self._channel)
         self._timeout = timeout
 
     def close(self):
@@ -167,17 +170,26 @@ class SimileClient:
     def __exit__(self, *exc):
         self.close()
 
-    def build_request(self, queries, targets, top_k=0, placement="auto", encoding="raw"):
-        """Returns the CosineRequest for the given arrays (float32 conversion happens here)."""
+    def build_request(self, queries, targets, top_k=0, placement="auto", encoding="raw", target_set=None,
+                      target_set_version=0):
+        """Returns the CosineRequest for the given arrays (float32 conversion happens here). With target_set
+        (the name of an uploaded set), targets must be None."""
         if placement not in _PLACEMENTS:
             raise ValueError(f"placement must be one of {_PLACEMENTS}, not {placement!r}")
         if encoding not in _ENCODINGS:
             raise ValueError(f"encoding must be one of {_ENCODINGS}, not {encoding!r}")
+        if (targets is None) == (target_set is None):
+            raise ValueError("give either targets or target_set")
         q = _as_matrix("queries", queries)
-        t = _as_matrix("targets", targets)
         pb2 = self._pb2
         request = pb2.CosineRequest(top_k=top_k, placement=pb2.Placement.Value(f"PLACEMENT_{placement.upper()}"))
-        for field, m in ((request.queries, q), (request.targets, t)):
+        matrices = [(request.queries, q)]
+        if target_set is not None:
+            request.target_set = target_set
+            request.target_set_version = target_set_version
+        else:
+            matrices.append((request.targets, _as_matrix("targets", targets)))
+        for field, m in matrices:
             field.rows, field.dim = m.shape
             if encoding == "raw":
                 field.raw = m.astype("<f4", copy=False).tobytes()  # C order, little-endian float32.
@@ -185,13 +197,15 @@ class SimileClient:
                 field.values.extend(m.astype(np.float32).ravel().tolist())
         return request
 
-    def cosine(self, queries, targets, top_k=0, placement="auto", encoding="raw", timeout=None):
+    def cosine(self, queries, targets=None, top_k=0, placement="auto", encoding="raw", timeout=None,
+               target_set=None, target_set_version=0):
         """Scores every query row against every target row.
 
         queries: Q x dim array (a 1-D array is one query); targets: N x dim. Any float dtype; sent as float32.
+        target_set: instead of targets, the name of a set uploaded with create_target_set (version 0: current).
         Raises grpc.RpcError with the server's status (e.g. INVALID_ARGUMENT) when the call fails.
         """
-        request = self.build_request(queries, targets, top_k, placement, encoding)
+        request = self.build_request(queries, targets, top_k, placement, encoding, target_set, target_set_version)
         start = time.perf_counter()
         response = self._stub.Cosine(request, timeout=timeout if timeout is not None else self._timeout)
         latency = time.perf_counter() - start
@@ -206,6 +220,44 @@ class SimileClient:
         indices = np.asarray(response.top_indices, dtype=np.int64).reshape(q, top_k)
         top_scores = np.asarray(response.top_scores, dtype=np.float32).reshape(q, top_k)
         return CosineResult(None, indices, top_scores, response.report, latency)
+
+    # --- Target sets (simile.v1.TargetSets): upload once, query many times. ---
+
+    def _upload(self, method, name, targets, chunk_rows, timeout):
+        t = _as_matrix("targets", targets).astype("<f4", copy=False)
+        pb2 = self._sets_pb2
+
+        def chunks():
+            for begin in range(0, t.shape[0], chunk_rows):
+                block = t[begin:begin + chunk_rows]
+                chunk = pb2.TargetSetChunk(name=name if begin == 0 else "")
+                chunk.rows.rows, chunk.rows.dim = block.shape
+                chunk.rows.raw = np.ascontiguousarray(block).tobytes()
+                yield chunk
+
+        return method(chunks(), timeout=timeout if timeout is not None else self._timeout)
+
+    def create_target_set(self, name, targets, chunk_rows=1024, timeout=None):
+        """Uploads an N x dim array as a new target set, in chunks of chunk_rows rows (each message must stay
+        under the server's 4 MiB default: 1024 rows of up to 1024 floats). Returns its TargetSetInfo."""
+        return self._upload(self._sets_stub.CreateTargetSet, name, targets, chunk_rows, timeout)
+
+    def append_target_set(self, name, targets, chunk_rows=1024, timeout=None):
+        """Appends rows to an existing set as its next version. Returns the new TargetSetInfo."""
+        return self._upload(self._sets_stub.AppendTargetSet, name, targets, chunk_rows, timeout)
+
+    def delete_target_set(self, name, timeout=None):
+        self._sets_stub.DeleteTargetSet(self._sets_pb2.DeleteTargetSetRequest(name=name),
+                                        timeout=timeout if timeout is not None else self._timeout)
+
+    def list_target_sets(self, timeout=None):
+        """The ListTargetSetsResponse: sets, total_bytes, max_bytes, persistent (always False)."""
+        return self._sets_stub.ListTargetSets(self._sets_pb2.ListTargetSetsRequest(),
+                                              timeout=timeout if timeout is not None else self._timeout)
+
+    def describe_target_set(self, name, timeout=None):
+        return self._sets_stub.DescribeTargetSet(self._sets_pb2.DescribeTargetSetRequest(name=name),
+                                                 timeout=timeout if timeout is not None else self._timeout)
 
     def report_text(self, report):
         """One line naming the backend, rule, chunks and fallback of an ExecutionReport."""

@@ -81,5 +81,53 @@ else
   sed 's/^/      /' "$tmp/out"
 fi
 
+# Target sets; a server without the TargetSets service (the client tests' fake server) skips it (exit 3).
+cases=$((cases + 1))
+SIMILE_PYTHON_STUBS=$stubs PYTHONPATH=$source_dir/client/python $python - "$address" >"$tmp/out" 2>&1 <<'PY'
+import sys
+import grpc
+import numpy as np
+from simile_client import SimileClient, reference_cosine
+rng = np.random.default_rng(7)
+with SimileClient(sys.argv[1]) as client:
+    name = f"py-{rng.integers(1 << 30)}"
+    t = rng.uniform(-1, 1, (700, 24)).astype(np.float32)
+    q = rng.uniform(-1, 1, (3, 24)).astype(np.float32)
+    try:
+        info = client.create_target_set(name, t, chunk_rows=256)   # three chunks
+    except grpc.RpcError as e:
+        if e.code() == grpc.StatusCode.UNIMPLEMENTED:
+            sys.exit(3)
+        raise
+    assert (info.rows, info.dim, info.version) == (700, 24, 1), info
+    on_set = client.cosine(q, target_set=name)
+    inline = client.cosine(q, t)
+    assert np.array_equal(on_set.scores, inline.scores)
+    assert np.abs(on_set.scores - reference_cosine(q, t)).max() <= 1e-5
+    assert on_set.report.target_set == name and on_set.report.targets_resident
+    more = rng.uniform(-1, 1, (50, 24)).astype(np.float32)
+    assert client.append_target_set(name, more).version == 2
+    best = client.cosine(q, target_set=name, top_k=5)
+    ref = reference_cosine(q, np.vstack([t, more]))
+    assert best.top_indices.tolist() == np.argsort(-ref, axis=1, kind="stable")[:, :5].tolist()
+    assert any(s.name == name for s in client.list_target_sets().sets)
+    client.delete_target_set(name)
+    try:
+        client.cosine(q, target_set=name)
+        raise AssertionError("a deleted set answered")
+    except grpc.RpcError as e:
+        assert e.code() == grpc.StatusCode.NOT_FOUND, e
+PY
+rc=$?
+if [[ $rc -eq 0 ]]; then
+  echo "ok    target sets (create in chunks, query equals inline, append, top-k, list, delete)"
+elif [[ $rc -eq 3 ]]; then
+  echo "ok    target sets: skipped, this server has no simile.v1.TargetSets (UNIMPLEMENTED)"
+else
+  failures=$((failures + 1))
+  echo "FAIL  target sets"
+  sed 's/^/      /' "$tmp/out"
+fi
+
 echo "$((cases - failures)) of $cases cases passed"
 [[ $failures -eq 0 ]]
