@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -40,8 +41,12 @@ enum class Encoding { kRaw, kValues };
 struct CosineArgs {
   absl::Span<const float> queries;  // Exactly q * dim floats.
   uint32_t q = 0;
-  absl::Span<const float> targets;  // Exactly n * dim floats.
+  absl::Span<const float> targets;  // Exactly n * dim floats (empty, n = 0, with target_set).
   uint32_t n = 0;
+  // Instead of targets: the name of a set uploaded with SimileClient::UploadTargetSet, and its version
+  // (0: the current one). N is then the set's.
+  std::string target_set;
+  uint64_t target_set_version = 0;
   uint32_t dim = 0;
   // 0: the full Q x N score matrix. k >= 1: each query's k best targets (the server requires k <=
   // n).

@@ -82,9 +82,15 @@ absl::Status BuildCosineRequest(const CosineArgs& args, v1::CosineRequest* reque
       !s.ok()) {
     return s;
   }
-  if (absl::Status s = FillMatrix("targets", args.targets, args.n, args.dim, args.encoding,
-                                  request->mutable_targets());
-      !s.ok()) {
+  if (!args.target_set.empty()) {
+    if (!args.targets.empty() || args.n != 0) {
+      return absl::InvalidArgumentError("give either targets or target_set, not both");
+    }
+    request->set_target_set(args.target_set);
+    request->set_target_set_version(args.target_set_version);
+  } else if (absl::Status s = FillMatrix("targets", args.targets, args.n, args.dim, args.encoding,
+                                         request->mutable_targets());
+             !s.ok()) {
     return s;
   }
   request->set_top_k(args.top_k);

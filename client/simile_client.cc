@@ -5,6 +5,7 @@
 #include <grpcpp/support/byte_buffer.h>
 #include <grpcpp/support/channel_arguments.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -97,6 +98,7 @@ SimileClient::SimileClient(std::shared_ptr<grpc::Channel> channel, ClientOptions
       channel_(std::move(channel)),
       stub_(v1::Similarity::NewStub(channel_)),
       admin_stub_(v1::Admin::NewStub(channel_)),
+      sets_stub_(v1::TargetSets::NewStub(channel_)),
       generic_stub_(std::make_unique<grpc::GenericStub>(channel_)) {}
 
 void SimileClient::PrepareContext(std::optional<absl::Duration> deadline,
@@ -119,7 +121,9 @@ absl::StatusOr<CosineResult> SimileClient::Cosine(const CosineArgs& args) const 
     return s;
   }
   const absl::Duration latency = absl::Now() - start;
-  absl::StatusOr<CosineResult> result = DecodeCosineResponse(args.q, args.n, args.top_k, response);
+  // On a target set the server says N (the set's rows); the rest of the shape is still checked.
+  const uint32_t n = args.target_set.empty() ? args.n : response.num_targets();
+  absl::StatusOr<CosineResult> result = DecodeCosineResponse(args.q, n, args.top_k, response);
   if (result.ok()) {
     result->latency = latency;
   }
@@ -141,6 +145,54 @@ absl::StatusOr<v1::ServerStatus> SimileClient::GetStatus(std::optional<absl::Dur
   const grpc::Status call_status = admin_stub_->GetStatus(&context, v1::GetStatusRequest(), &status);
   if (!call_status.ok()) return FromGrpcStatus(call_status);
   return status;
+}
+
+absl::StatusOr<v1::TargetSetInfo> SimileClient::UploadTargetSet(absl::string_view name,
+                                                                absl::Span<const float> rows, uint32_t n,
+                                                                uint32_t dim, bool append, uint32_t chunk_rows,
+                                                                std::optional<absl::Duration> deadline) const {
+  if (rows.size() != static_cast<size_t>(n) * dim || n == 0 || dim == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("target set rows hold ", rows.size(), " floats, expected n * dim = ", n, " * ", dim));
+  }
+  chunk_rows = std::max<uint32_t>(chunk_rows, 1);
+  grpc::ClientContext context;
+  PrepareContext(deadline, &context);
+  v1::TargetSetInfo info;
+  std::unique_ptr<grpc::ClientWriter<v1::TargetSetChunk>> writer =
+      append ? sets_stub_->AppendTargetSet(&context, &info) : sets_stub_->CreateTargetSet(&context, &info);
+  v1::TargetSetChunk chunk;
+  for (uint32_t begin = 0; begin < n; begin += chunk_rows) {
+    const uint32_t count = std::min(chunk_rows, n - begin);
+    chunk.set_name(begin == 0 ? std::string(name) : std::string());
+    v1::Matrix* m = chunk.mutable_rows();
+    m->set_rows(count);
+    m->set_dim(dim);
+    m->set_raw(reinterpret_cast<const char*>(rows.data() + size_t{begin} * dim), size_t{count} * dim * sizeof(float));
+    if (!writer->Write(chunk)) break;  // The server ended the stream early: Finish says why.
+  }
+  writer->WritesDone();
+  if (const grpc::Status s = writer->Finish(); !s.ok()) return FromGrpcStatus(s);
+  return info;
+}
+
+absl::Status SimileClient::DeleteTargetSet(absl::string_view name, std::optional<absl::Duration> deadline) const {
+  grpc::ClientContext context;
+  PrepareContext(deadline, &context);
+  v1::DeleteTargetSetRequest request;
+  request.set_name(std::string(name));
+  v1::DeleteTargetSetResponse response;
+  return FromGrpcStatus(sets_stub_->DeleteTargetSet(&context, request, &response));
+}
+
+absl::StatusOr<v1::ListTargetSetsResponse> SimileClient::ListTargetSets(
+    std::optional<absl::Duration> deadline) const {
+  grpc::ClientContext context;
+  PrepareContext(deadline, &context);
+  v1::ListTargetSetsResponse response;
+  const grpc::Status s = sets_stub_->ListTargetSets(&context, v1::ListTargetSetsRequest(), &response);
+  if (!s.ok()) return FromGrpcStatus(s);
+  return response;
 }
 
 absl::StatusOr<ServingStatus> SimileClient::Health(absl::string_view service,

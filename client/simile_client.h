@@ -37,6 +37,7 @@
 #include "simile/v1/admin.grpc.pb.h"
 #include "simile/v1/similarity.grpc.pb.h"
 #include "simile/v1/similarity.pb.h"
+#include "simile/v1/target_sets.grpc.pb.h"
 
 namespace simile::client {
 
@@ -114,6 +115,17 @@ class SimileClient {
   [[nodiscard]] absl::StatusOr<v1::ServerStatus> GetStatus(
       std::optional<absl::Duration> deadline = std::nullopt) const;
 
+  // simile.v1.TargetSets: uploads `rows` (n x dim floats) as set `name` (or appends them when `append`), in
+  // messages of `chunk_rows` rows (keep each under the server's 4 MiB default). The set's info on success;
+  // ALREADY_EXISTS, NOT_FOUND, INVALID_ARGUMENT, RESOURCE_EXHAUSTED as the server says.
+  [[nodiscard]] absl::StatusOr<v1::TargetSetInfo> UploadTargetSet(
+      absl::string_view name, absl::Span<const float> rows, uint32_t n, uint32_t dim, bool append = false,
+      uint32_t chunk_rows = 1024, std::optional<absl::Duration> deadline = std::nullopt) const;
+  [[nodiscard]] absl::Status DeleteTargetSet(absl::string_view name,
+                                             std::optional<absl::Duration> deadline = std::nullopt) const;
+  [[nodiscard]] absl::StatusOr<v1::ListTargetSetsResponse> ListTargetSets(
+      std::optional<absl::Duration> deadline = std::nullopt) const;
+
   [[nodiscard]] const std::shared_ptr<grpc::Channel>& channel() const { return channel_; }
   [[nodiscard]] const ClientOptions& options() const { return options_; }
 
@@ -126,6 +138,7 @@ class SimileClient {
   const std::shared_ptr<grpc::Channel> channel_;
   const std::unique_ptr<v1::Similarity::Stub> stub_;
   const std::unique_ptr<v1::Admin::Stub> admin_stub_;
+  const std::unique_ptr<v1::TargetSets::Stub> sets_stub_;
   const std::unique_ptr<grpc::GenericStub>
       generic_stub_;  // For the health check (see health_codec.h).
 };

@@ -42,8 +42,12 @@ absl::StatusOr<LoadReport> RunLoad(const LoadConfig& config, const ProgressFn& p
   CosineArgs args;
   args.queries = queries;
   args.q = config.q;
-  args.targets = targets;
-  args.n = config.n;
+  if (config.target_set.empty()) {
+    args.targets = targets;
+    args.n = config.n;
+  } else {
+    args.target_set = config.target_set;
+  }
   args.dim = config.dim;
   args.top_k = config.top_k;
   args.placement = config.placement;
@@ -58,6 +62,15 @@ absl::StatusOr<LoadReport> RunLoad(const LoadConfig& config, const ProgressFn& p
     absl::StatusOr<std::unique_ptr<SimileClient>> c = SimileClient::Create(config.address, options);
     if (!c.ok()) return c.status();
     clients.push_back(*std::move(c));
+  }
+  if (!config.target_set.empty()) {  // Upload once, before the warm-up; replaces a set left by an earlier run.
+    (void)clients.front()->DeleteTargetSet(config.target_set);
+    absl::StatusOr<v1::TargetSetInfo> info =
+        clients.front()->UploadTargetSet(config.target_set, targets, config.n, config.dim);
+    if (!info.ok()) {
+      return absl::Status(info.status().code(), absl::StrCat("uploading the target set failed: ",
+                                                             info.status().message()));
+    }
   }
   // Warm-up: connects every channel and warms the server's caches; not counted.
   const absl::Time warmup_end = absl::Now() + config.warmup;
@@ -138,6 +151,7 @@ absl::StatusOr<LoadReport> RunLoad(const LoadConfig& config, const ProgressFn& p
   double sum = 0;
   for (double v : all) sum += v;
   report.mean_us = all.empty() ? 0 : sum / static_cast<double>(all.size());
+  if (!config.target_set.empty()) (void)clients.front()->DeleteTargetSet(config.target_set);
   return report;
 }
 

@@ -37,6 +37,9 @@ struct LoadConfig {
   absl::Duration warmup = absl::Seconds(1);
   absl::Duration call_deadline = absl::Seconds(30);
   uint64_t seed = 1;
+  // Non-empty: upload the n x dim targets once as a target set of this name (replacing one of the same name)
+  // and send requests that name it instead of carrying targets; the set is deleted at the end.
+  std::string target_set;
 };
 
 struct LoadReport {

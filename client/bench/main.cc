@@ -25,6 +25,9 @@ ABSL_FLAG(absl::Duration, duration, absl::Seconds(10), "How long to measure (aft
 ABSL_FLAG(uint64_t, requests, 0, "Stop after this many measured requests (0: no limit; --duration still applies).");
 ABSL_FLAG(absl::Duration, warmup, absl::Seconds(1), "Warm-up before measuring (calls not counted).");
 ABSL_FLAG(absl::Duration, deadline, absl::Seconds(30), "Deadline of each call.");
+ABSL_FLAG(std::string, target_set, "",
+          "If set, upload the --n x --dim targets once as a target set of this name and query it by name "
+          "(requests then carry only the queries); the set is deleted at the end.");
 ABSL_FLAG(bool, json, false, "Print the report as one JSON object on stdout.");
 
 namespace {
@@ -76,6 +79,7 @@ int main(int argc, char** argv) {
       "Usage: simile-bench --address=HOST:PORT [--concurrency=8] [--q=1 --n=10000 --dim=768] [--json]");
   absl::ParseCommandLine(argc, argv);
   LoadConfig c;
+  c.target_set = absl::GetFlag(FLAGS_target_set);
   c.address = absl::GetFlag(FLAGS_address);
   c.concurrency = absl::GetFlag(FLAGS_concurrency);
   c.channels = absl::GetFlag(FLAGS_channels);

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "client/simile_client.h"
 #include "simile/v1/target_sets.grpc.pb.h"
 #include "tests/server/server_fixture.h"
 #include "tests/testing/cosine_reference.h"
@@ -238,6 +239,48 @@ TEST_CASE("An upload that breaks off or exceeds the memory cap leaves nothing be
   REQUIRE(sets.Upload("fits", fits, 1024, 4, false, &info).ok());
   CHECK(sets.List().total_bytes() == (15 * 1024 + 15) * sizeof(float));
   CHECK(sets.List().max_bytes() == 64 * 1024);
+}
+
+}  // namespace
+}  // namespace simile::testing
+
+namespace simile::testing {
+namespace {
+
+TEST_CASE("The C++ client uploads a set and queries it like inline targets", "[target_sets]") {
+  ServerFixture server;
+  client::SimileClient simile(server.channel());
+  constexpr uint32_t kDim = 20, kRows = 300, kQ = 2;
+  const std::vector<float> targets = Random(size_t{kRows} * kDim, 21);
+  const std::vector<float> queries = Random(size_t{kQ} * kDim, 22);
+  absl::StatusOr<v1::TargetSetInfo> info = simile.UploadTargetSet("cpp", targets, kRows, kDim, false, 64);
+  REQUIRE(info.ok());
+  CHECK(info->rows() == kRows);
+  CHECK(simile.UploadTargetSet("cpp", targets, kRows, kDim).status().code() == absl::StatusCode::kAlreadyExists);
+
+  client::CosineArgs on_set;
+  on_set.queries = queries;
+  on_set.q = kQ;
+  on_set.dim = kDim;
+  on_set.top_k = 5;
+  on_set.target_set = "cpp";
+  absl::StatusOr<client::CosineResult> got = simile.Cosine(on_set);
+  REQUIRE(got.ok());
+  client::CosineArgs inline_args = on_set;
+  inline_args.target_set.clear();
+  inline_args.targets = targets;
+  inline_args.n = kRows;
+  absl::StatusOr<client::CosineResult> want = simile.Cosine(inline_args);
+  REQUIRE(want.ok());
+  CHECK(got->num_targets == kRows);
+  CHECK(got->top_indices == want->top_indices);
+  CHECK(got->top_scores == want->top_scores);
+
+  absl::StatusOr<v1::ListTargetSetsResponse> list = simile.ListTargetSets();
+  REQUIRE(list.ok());
+  CHECK(list->sets_size() == 1);
+  REQUIRE(simile.DeleteTargetSet("cpp").ok());
+  CHECK(simile.Cosine(on_set).status().code() == absl::StatusCode::kNotFound);
 }
 
 }  // namespace
