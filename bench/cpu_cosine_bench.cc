@@ -21,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/memory_floor.h"
 #include "core/cpu_cosine.h"
 #include "core/matrix_view.h"
 #include "core/task_validation.h"
@@ -53,36 +54,6 @@ ThreadPool* Pool(bool threaded) {
   return threaded ? pool : nullptr;
 }
 
-// The floor: sum every float with eight independent 256-bit accumulators (AVX2 where present).
-typedef float V8 __attribute__((vector_size(32)));
-
-[[gnu::always_inline]] inline float SumImpl(const float* x, size_t n) {
-  V8 acc[8] = {};
-  size_t i = 0;
-  for (; i + 64 <= n; i += 64) {
-#pragma GCC unroll 8
-    for (int u = 0; u < 8; ++u) {
-      V8 v;
-      std::memcpy(&v, x + i + 8 * u, sizeof(v));
-      acc[u] += v;
-    }
-  }
-  float total = 0.0f;
-  for (int u = 0; u < 8; ++u) {
-    for (int l = 0; l < 8; ++l) total += acc[u][l];
-  }
-  for (; i < n; ++i) total += x[i];
-  return total;
-}
-#if defined(__x86_64__)
-__attribute__((target("avx2"))) float SumAvx2(const float* x, size_t n) { return SumImpl(x, n); }
-float Sum(const float* x, size_t n) {
-  static const bool avx2 = __builtin_cpu_supports("avx2");
-  return avx2 ? SumAvx2(x, n) : SumImpl(x, n);
-}
-#else
-float Sum(const float* x, size_t n) { return SumImpl(x, n); }
-#endif
 
 void BM_MemoryReadFloor(benchmark::State& state) {
   const size_t n = static_cast<size_t>(state.range(0));
@@ -94,7 +65,7 @@ void BM_MemoryReadFloor(benchmark::State& state) {
   for (auto _ : state) {
     const auto chunk = [&](size_t begin, size_t end) {
       for (size_t c = begin; c < end; ++c) {
-        partial[c] = Sum(data + c * kChunk, std::min(kChunk, floats - c * kChunk));
+        partial[c] = bench::MemoryFloorSum(data + c * kChunk, std::min(kChunk, floats - c * kChunk));
       }
     };
     if (pool != nullptr) {

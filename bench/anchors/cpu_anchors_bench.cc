@@ -34,6 +34,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/memory_floor.h"
 #include "core/cpu_cosine.h"
 #include "core/matrix_view.h"
 #include "core/thread_pool.h"
@@ -77,25 +78,6 @@ ThreadPool* UseThreads(bool threaded) {
   return threaded ? pool : nullptr;
 }
 
-// The floor: sum every float with eight independent vector accumulators.
-typedef float V8 __attribute__((vector_size(32)));
-float Sum(const float* x, size_t n) {
-  V8 acc[8] = {};
-  size_t i = 0;
-  for (; i + 64 <= n; i += 64) {
-    for (int u = 0; u < 8; ++u) {
-      V8 v;
-      std::memcpy(&v, x + i + 8 * u, sizeof(v));
-      acc[u] += v;
-    }
-  }
-  float total = 0.0f;
-  for (int u = 0; u < 8; ++u) {
-    for (int l = 0; l < 8; ++l) total += acc[u][l];
-  }
-  for (; i < n; ++i) total += x[i];
-  return total;
-}
 
 struct Shape {
   uint32_t dim;
@@ -118,7 +100,7 @@ void BM_Floor(benchmark::State& state) {
   for (auto _ : state) {
     const auto chunk = [&](size_t begin, size_t end) {
       for (size_t c = begin; c < end; ++c) {
-        partial[c] = Sum(Data() + c * kChunk, std::min(kChunk, floats - c * kChunk));
+        partial[c] = bench::MemoryFloorSum(Data() + c * kChunk, std::min(kChunk, floats - c * kChunk));
       }
     };
     if (pool != nullptr) {

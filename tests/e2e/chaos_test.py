@@ -44,7 +44,8 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
+
+from e2e_support import fail, http_get, parse_metrics, read_port, wait_for  # noqa: E402 (this folder is on sys.path)
 
 TOLERANCE = 1e-5
 MAX_COOL_DOWN_S = 2.0  # circuit_breaker.max_cool_down_seconds below.
@@ -86,44 +87,6 @@ PHASES = [  # name, gpu_error_rate, gpu_oom_rate, added latency (ms), vram_query
     ("100% OOM", 0.0, 1.0, 0, 0.0),
     ("100%", 1.0, 1.0, 0, 0.0),
 ]
-
-
-def fail(message):
-    raise AssertionError(message)
-
-
-def wait_for(what, predicate, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    fail(f"timed out after {timeout} s waiting for {what}")
-
-
-def read_port(path):
-    try:
-        with open(path) as f:
-            text = f.read().strip()
-        return int(text) if text else None
-    except (OSError, ValueError):
-        return None
-
-
-def http_get(url, timeout=10):
-    with urllib.request.urlopen(url, timeout=timeout) as r:
-        return r.read().decode()
-
-
-def parse_metrics(text):
-    """{'name{labels}': value} of every sample in exposition text."""
-    samples = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            series, value = line.rsplit(" ", 1)
-            samples[series] = float(value)
-    return samples
 
 
 class Chaos:

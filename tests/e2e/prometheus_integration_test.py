@@ -27,14 +27,14 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.parse
-import urllib.request
 from array import array
+
+from e2e_support import fail, free_port, http_get, read_port, wait_for  # noqa: E402 (this folder is on sys.path)
 
 SMALL, LARGE, INVALID = 30, 10, 4  # Requests sent: small valid, larger valid, invalid (top_k > N).
 QUANTILES = (0.5, 0.9, 0.99)
@@ -49,40 +49,6 @@ DASHBOARD_EXPECTED_EMPTY = {
 }
 # Grafana's variables, as a test-time Prometheus without Grafana needs them.
 DASHBOARD_VARIABLES = {"$__rate_interval": "1m", "${datasource}": ""}
-
-
-def fail(message):
-    raise AssertionError(message)
-
-
-def wait_for(what, predicate, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    fail(f"timed out after {timeout} s waiting for {what}")
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def http_get(url, timeout=5):
-    with urllib.request.urlopen(url, timeout=timeout) as r:
-        return r.read().decode()
-
-
-def read_port(path):
-    try:
-        with open(path) as f:
-            text = f.read().strip()
-        return int(text) if text else None
-    except (OSError, ValueError):
-        return None
 
 
 class Prometheus:

@@ -24,7 +24,8 @@ import tempfile
 import shutil
 import threading
 import time
-import urllib.request
+
+from e2e_support import fail, http_get, read_port  # noqa: E402 (this folder is on sys.path)
 
 REPLICAS = 3
 WAVE = 90           # requests per wave
@@ -32,23 +33,9 @@ THREADS = 6         # concurrent callers on the one channel
 TOLERANCE = 1e-5    # largest abs error vs the float64 reference (float32 scores of unit-bounded cosines)
 
 
-def fail(message):
-    raise AssertionError(message)
-
-
-def read_port(path):
-    try:
-        with open(path) as f:
-            text = f.read().strip()
-        return int(text) if text else None
-    except (OSError, ValueError):
-        return None
-
-
 def ok_count(metrics_port):
     """simile_requests_total{method="Cosine",code="OK"} from one replica's /metrics."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as r:
-        text = r.read().decode()
+    text = http_get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5)
     m = re.search(r'^simile_requests_total\{method="Cosine",code="OK"\} (\d+)$', text, re.M)
     if m is None:
         fail("no simile_requests_total{method=\"Cosine\",code=\"OK\"} in /metrics")
