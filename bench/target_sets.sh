@@ -2,7 +2,8 @@
 # One query against a resident target set versus the same query with its targets inline, through gRPC, on one
 # server, alternating the two so that both see the same machine. Prints one JSON line per run (simile-bench
 # --json) and a table last.
-# Usage: bench/target_sets.sh <build-dir> [seconds-per-run=6]
+# Usage: bench/target_sets.sh <build-dir | bin-dir> [seconds-per-run=6]
+#   (a bin-dir holds simile-server and simile-bench side by side, as .devbundle/bin does on the GPU machine)
 #   N = 10^4 and 10^5 (x 768): set and inline; N = 10^6: set only (an inline request would be 3 GB, over
 #   protobuf's 2 GiB message limit).
 set -euo pipefail
@@ -10,7 +11,10 @@ build=${1:?usage: bench/target_sets.sh <build-dir> [seconds]}
 seconds=${2:-6}
 dir=$(mktemp -d)
 trap 'kill $server_pid 2>/dev/null || true; rm -rf "$dir"' EXIT
-"$build/server/simile-server" --grpc_address=127.0.0.1:0 --metrics_address= --port_file="$dir/port" \
+server_bin=$build/server/simile-server
+bench_bin=$build/client/simile-bench
+[ -x "$build/simile-server" ] && server_bin=$build/simile-server && bench_bin=$build/simile-bench
+"$server_bin" --grpc_address=127.0.0.1:0 --metrics_address= --port_file="$dir/port" \
   --max_receive_message_bytes=$((400 * 1024 * 1024)) --log_level=warning 2>"$dir/server.log" &
 server_pid=$!
 for _ in $(seq 1 200); do [[ -s $dir/port ]] && break; sleep 0.05; done
@@ -19,7 +23,7 @@ address="127.0.0.1:$(cat "$dir/port")"
 run() {  # run NAME N [extra simile-bench flags]: prints the JSON line, keeps it for the table
   local name=$1 n=$2
   shift 2
-  "$build/client/simile-bench" --address="$address" --concurrency=1 --q=1 --n="$n" --dim=768 \
+  "$bench_bin" --address="$address" --concurrency=1 --q=1 --n="$n" --dim=768 \
     --duration="${seconds}s" --warmup=1s --json "$@" | tee "$dir/$name.json"
 }
 for n in 10000 100000; do

@@ -18,13 +18,32 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "core/backend_kind.h"
+#include "absl/types/span.h"
 #include "core/matrix_view.h"
 
 namespace simile {
+
+class Backend;
+
+// A copy of a whole target set in one device's memory, made by Backend::MakeResident and read by later chunks
+// (ChunkArgs::resident) without crossing PCIe again. Device memory is freed when the last holder lets go: the
+// residency cache (core/residency_cache.h) drops its reference on eviction, and chunks still reading it keep it
+// alive until they finish.
+class ResidentTargets {
+ public:
+  virtual ~ResidentTargets() = default;
+  // The backend that made it: the only one that may read it.
+  [[nodiscard]] virtual const Backend* owner() const = 0;
+  // Device bytes it holds (per device, for a copy replicated on several).
+  [[nodiscard]] virtual uint64_t bytes() const = 0;
+  [[nodiscard]] virtual uint32_t rows() const = 0;
+  [[nodiscard]] virtual uint32_t dim() const = 0;
+};
 
 // Where one chunk's results go. Exactly one layout is used, chosen by the chunk's top_k.
 struct ChunkOutput {
@@ -39,10 +58,14 @@ struct ChunkOutput {
 
 struct ChunkArgs {
   MatrixView queries;
-  MatrixView targets;  // The chunk's rows only.
+  MatrixView targets;  // The chunk's rows only (host memory; always valid).
   uint32_t target_offset = 0;
   uint32_t top_k = 0;
   ChunkOutput out;
+  // Set only for the backend that made it: the whole target set is already in its memory, and the chunk's rows
+  // are its rows [target_offset, target_offset + targets.rows). The backend reads them there instead of
+  // copying `targets`.
+  const ResidentTargets* resident = nullptr;
 
   // The number of result values a successful call must report.
   [[nodiscard]] uint64_t ExpectedResults() const {
@@ -83,6 +106,12 @@ class Backend {
   // The device's free/total memory query (not owned; lives as long as the backend); null for the
   // CPU.
   [[nodiscard]] virtual DeviceMemoryQuery* memory_query() { return nullptr; }
+
+  // Copies `targets` (a whole target set; `norms` holds one L2 norm per row) into device memory for later
+  // chunks (ChunkArgs::resident). RESOURCE_EXHAUSTED when device memory is short, UNIMPLEMENTED for a
+  // backend that keeps nothing resident (the CPU), UNAVAILABLE when the device is unusable.
+  [[nodiscard]] virtual absl::StatusOr<std::shared_ptr<const ResidentTargets>> MakeResident(
+      const MatrixView& targets, absl::Span<const float> norms);
 
   // Computes one chunk (see the error contract above). Returns the number of result values written.
   [[nodiscard]] virtual absl::StatusOr<uint64_t> Cosine(const ChunkArgs& args) = 0;

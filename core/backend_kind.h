@@ -18,14 +18,22 @@ namespace simile {
 enum class BackendKind : uint8_t { kCpu, kGpu };
 inline constexpr size_t kNumBackendKinds = 2;
 
-// The two operations have different cost curves, so they are modelled separately:
+// The operations have different cost curves, so they are modelled separately:
 // kOneQuery (Q == 1) reads every target once per score: memory bound.
 // kManyQueries (Q > 1) reuses each target for Q scores: compute bound (a GEMM).
-enum class Operation : uint8_t { kOneQuery, kManyQueries };
-inline constexpr size_t kNumOperations = 2;
+// The *Resident variants: the same on a target set that is (or will be made) resident in GPU memory, so the
+// GPU reads its targets without a PCIe transfer, and its latency and the CPU/GPU crossover differ.
+enum class Operation : uint8_t { kOneQuery, kManyQueries, kOneQueryResident, kManyQueriesResident };
+inline constexpr size_t kNumOperations = 4;
+inline constexpr Operation kAllOperations[kNumOperations] = {
+    Operation::kOneQuery, Operation::kManyQueries, Operation::kOneQueryResident,
+    Operation::kManyQueriesResident};
 
-// The operation a request with `num_queries` query rows performs.
-[[nodiscard]] constexpr Operation OperationFor(uint64_t num_queries) {
+// The operation a request with `num_queries` query rows performs (on a GPU-resident target set or not).
+[[nodiscard]] constexpr Operation OperationFor(uint64_t num_queries, bool resident = false) {
+  if (resident) {
+    return num_queries <= 1 ? Operation::kOneQueryResident : Operation::kManyQueriesResident;
+  }
   return num_queries <= 1 ? Operation::kOneQuery : Operation::kManyQueries;
 }
 
@@ -74,6 +82,10 @@ template <typename Enum>
       return "one_query";
     case Operation::kManyQueries:
       return "many_queries";
+    case Operation::kOneQueryResident:
+      return "one_query_resident";
+    case Operation::kManyQueriesResident:
+      return "many_queries_resident";
   }
   return "unknown";
 }

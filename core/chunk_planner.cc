@@ -18,6 +18,9 @@ uint64_t SaturatingMul(uint64_t a, uint64_t b) {
 }
 
 uint64_t BytesPerRow(const ChunkPlanInput& in) {
+  // Resident rows are in device memory already: a row costs only its extra bytes (at least 1, so
+  // that the division below is defined).
+  if (in.rows_resident) return std::max<uint64_t>(in.bytes_per_row_extra, 1);
   // dim and bytes_per_element are 32-bit, so their product always fits in 64 bits.
   return SaturatingAdd(uint64_t{in.dim} * in.bytes_per_element, in.bytes_per_row_extra);
 }
@@ -38,7 +41,7 @@ absl::StatusOr<ChunkPlan> PlanChunks(const ChunkPlanInput& input) {
     return absl::InvalidArgumentError("chunk plan: min_chunk_rows must be > 0");
 
   ChunkPlan plan;
-  plan.bytes_per_row = BytesPerRow(input);  // >= 1: dim and bytes_per_element are >= 1.
+  plan.bytes_per_row = BytesPerRow(input);  // >= 1 (see BytesPerRow).
   if (input.rows == 0) {
     plan.peak_bytes = input.fixed_bytes;
     return plan;

@@ -27,6 +27,9 @@ struct ChunkPlanInput {
   uint64_t free_bytes = 0;      // Device memory the request may use (VramBudget::usable_bytes).
   uint64_t headroom_bytes = 0;  // Kept free on top of everything counted above.
   uint64_t min_chunk_rows = 1;  // Smaller chunks are not worth a GPU launch (> 0).
+  // The rows are a target set already resident in device memory (ChunkArgs::resident): a row then
+  // costs bytes_per_row_extra only (at least 1 byte).
+  bool rows_resident = false;
 };
 
 struct ChunkPlan {
@@ -34,7 +37,7 @@ struct ChunkPlan {
   uint64_t rows_per_chunk = 0;
   // ceil(rows / rows_per_chunk); 0 when rows == 0.
   uint64_t num_chunks = 0;
-  // dim * bytes_per_element + bytes_per_row_extra.
+  // dim * bytes_per_element + bytes_per_row_extra (only the extra, at least 1, for resident rows).
   uint64_t bytes_per_row = 0;
   // fixed_bytes + rows_per_chunk * bytes_per_row: the device memory one chunk needs.
   uint64_t peak_bytes = 0;

@@ -37,6 +37,8 @@ absl::Status Runner::RunChunk(Backend* backend, uint32_t begin, uint32_t count) 
   args.targets = task_.targets.Slice(begin, count);
   args.target_offset = begin;
   args.top_k = task_.top_k;
+  // Only the backend that made the resident copy reads it; the CPU fallback reads the host rows.
+  if (backend == p_.primary && p_.resident != nullptr) args.resident = p_.resident;
   const bool whole = begin == 0 && count == task_.targets.rows;
   if (task_.top_k == 0) {
     args.out.scores = p_.out.scores.data() + begin;

@@ -42,6 +42,9 @@ struct ChunkedRunParams {
   uint64_t primary_min_rows = 1;        // Out-of-memory split floor.
   uint64_t cpu_rows_per_chunk = 1;      // Chunk size of work that runs on the CPU.
   DispatcherCounters* counters = nullptr;
+  // The task's targets as resident in the primary backend's memory (a target set), or null. Passed to the
+  // primary's chunks only; chunks that fall back to the CPU read the host rows.
+  const ResidentTargets* resident = nullptr;
 };
 
 // What happened to the primary backend (the circuit breaker and tracker need it).

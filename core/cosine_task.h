@@ -12,6 +12,8 @@
 
 namespace simile {
 
+struct TargetSetVersion;
+
 // Where the caller wants the work to run (mirrors simile.v1.Placement).
 enum class Placement : uint8_t {
   kAuto,  // The dispatcher decides.
@@ -27,6 +29,9 @@ struct CosineTask {
   // True when the targets were checked finite before (a target set, checked at upload): validation then
   // skips its scan of them.
   bool targets_known_finite = false;
+  // The target set the targets come from (`targets` is its view), or null for inline targets; the caller
+  // keeps it alive for the call. Lets a GPU keep the set resident (core/residency_cache.h).
+  const TargetSetVersion* target_set = nullptr;
 
   [[nodiscard]] uint64_t num_scores() const {
     return static_cast<uint64_t>(queries.rows) * targets.rows;

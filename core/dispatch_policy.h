@@ -12,7 +12,8 @@
 //                             it with FAILED_PRECONDITION if there is none)
 //   gpu_unavailable           no usable GPU                                       CPU
 //   circuit_open              the breaker does not allow GPU work                 CPU
-//   batch_too_small           n < min GPU batch for this operation                CPU
+//   batch_too_small           n < min GPU batch for this operation (resident      CPU
+//                             target sets have their own, smaller thresholds)
 //   insufficient_vram         usable VRAM < what the smallest chunk needs         CPU
 //   explore                   ctx.explore (the ExplorationTicker said so)         the backend the
 //                                                                                 rules below would
@@ -85,6 +86,12 @@ struct PolicyOptions {
   // would prefer a slower GPU). 1.2: a margin above measurement noise (see the tracker's window)
   // for the GPU's extra risk.
   double required_speedup = 1.2;
+  // The same thresholds for requests on a target set resident in GPU memory (Operation::k*Resident): no
+  // PCIe transfer of the targets, so the GPU wins at far smaller N. PROVISIONAL: from the device's memory
+  // bandwidth (a 1 x 2048 x 768 scan is ~6 MB, a few microseconds on an H100 against ~0.5 ms on a CPU core),
+  // not yet measured by simile-calibrate.
+  uint64_t min_gpu_batch_resident_one_query = 2048;
+  uint64_t min_gpu_batch_resident_many_queries = 64;
   // Successful samples each backend needs in a size class before their means are compared (>= 1).
   // With latency CV ~0.3, 16 samples put the mean's standard error near 7.5%, well inside the 1.2x
   // margin.
@@ -102,7 +109,17 @@ struct PolicyOptions {
   absl::Duration max_estimate_age = absl::Minutes(10);
 
   [[nodiscard]] uint64_t MinGpuBatch(Operation operation) const {
-    return operation == Operation::kOneQuery ? min_gpu_batch_one_query : min_gpu_batch_many_queries;
+    switch (operation) {
+      case Operation::kOneQuery:
+        return min_gpu_batch_one_query;
+      case Operation::kManyQueries:
+        return min_gpu_batch_many_queries;
+      case Operation::kOneQueryResident:
+        return min_gpu_batch_resident_one_query;
+      case Operation::kManyQueriesResident:
+        return min_gpu_batch_resident_many_queries;
+    }
+    return min_gpu_batch_one_query;
   }
 
   // InvalidArgument naming the bad field.
@@ -118,11 +135,11 @@ struct DispatchContext {
   uint64_t q = 0;                              // Query rows.
   uint64_t n = 0;                              // Target rows.
   uint32_t d = 0;                              // Dimension.
-  Operation operation = Operation::kOneQuery;  // OperationFor(q).
+  Operation operation = Operation::kOneQuery;  // OperationFor(q, targets resident on the GPU).
   int size_class = 0;                          // SizeClassOf(q, n, d).
   DispatchEstimate estimate;          // PerformanceTracker::EstimateFor(operation, size_class).
   uint64_t usable_vram_bytes = 0;     // VramBudget::usable_bytes (minus any headroom).
-  uint64_t min_chunk_vram_bytes = 0;  // MinChunkBytes() for this request.
+  uint64_t min_chunk_vram_bytes = 0;  // MinChunkBytes() for this request (resident rows cost no bytes).
   // The executor's Clock::Now(), for the staleness check; InfinitePast disables it.
   absl::Time now = absl::InfinitePast();
   // Set by the executor: ExplorationEligible(ctx) && ticker.Tick() (see DecideWithExploration).

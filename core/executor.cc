@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/chunk_planner.h"
 #include "core/chunked_run.h"
+#include "core/target_set_store.h"
 #include "core/task_validation.h"
 
 namespace simile {
@@ -21,8 +22,10 @@ absl::Status CheckBuffers(const CosineTask& task, const ResultBuffers& out) {
 }
 
 ChunkPlanInput GpuPlanInput(const CosineTask& task, const DeviceMemoryModel& memory,
-                            uint64_t usable_bytes, const ChunkingOptions& chunking) {
+                            uint64_t usable_bytes, const ChunkingOptions& chunking,
+                            bool rows_resident) {
   ChunkPlanInput in;
+  in.rows_resident = rows_resident;
   in.rows = task.targets.rows;
   in.dim = task.targets.dim;
   in.bytes_per_element = sizeof(float);
@@ -50,7 +53,20 @@ std::string GpuUnavailableReason(const Executor::Components& c) {
 
 }  // namespace
 
-Executor::Executor(Components components) : c_(std::move(components)) {}
+Executor::Executor(Components components) : c_(std::move(components)) {
+  if (c_.gpu != nullptr) residency_ = std::make_unique<ResidencyCache>(c_.gpu);
+}
+
+uint64_t Executor::ResidencyCap(const Runtime& runtime) const {
+  if (residency_ == nullptr) return 0;
+  const ResidencyOptions& options = runtime.config->residency;
+  if (runtime.vram == nullptr) return options.max_bytes;  // No memory query: only an explicit cap.
+  return options.CapFor(runtime.vram->Budget().total_bytes);
+}
+
+void Executor::ForgetTargetSet(absl::string_view name, uint64_t current_version) {
+  if (residency_ != nullptr) residency_->Forget(name, current_version);
+}
 
 absl::StatusOr<std::unique_ptr<Executor>> Executor::Create(Components components) {
   if (components.cpu == nullptr || components.clock == nullptr || components.config == nullptr) {
@@ -135,7 +151,11 @@ absl::StatusOr<ExecutionReport> Executor::Run(const CosineTask& task, const Resu
   dc.q = task.queries.rows;
   dc.n = task.targets.rows;
   dc.d = task.queries.dim;
-  dc.operation = OperationFor(dc.q);
+  // A target set that is, or can be made, resident on the GPU is its own operation (no PCIe transfer).
+  const uint64_t residency_cap = task.target_set != nullptr && gpu_usable ? ResidencyCap(*runtime) : 0;
+  const bool resident =
+      residency_cap > 0 && residency_->WouldBeResident(*task.target_set, residency_cap);
+  dc.operation = OperationFor(dc.q, resident);
   dc.size_class = SizeClassOf(dc.q, dc.n, dc.d);
   dc.estimate = tracker_->EstimateFor(dc.operation, dc.size_class);
   dc.usable_vram_bytes =
@@ -146,16 +166,17 @@ absl::StatusOr<ExecutionReport> Executor::Run(const CosineTask& task, const Resu
     dc.usable_vram_bytes = budget.usable_bytes > headroom ? budget.usable_bytes - headroom : 0;
     const DeviceMemoryModel memory = c_.gpu->MemoryModel(dc.q, dc.d, task.top_k);
     dc.min_chunk_vram_bytes =
-        MinChunkBytes(GpuPlanInput(task, memory, dc.usable_vram_bytes, config.chunking));
+        MinChunkBytes(GpuPlanInput(task, memory, dc.usable_vram_bytes, config.chunking, resident));
   }
   const Decision decision = DecideWithExploration(*runtime->policy, dc, runtime->ticker.get());
-  return RunWithDecision(task, out, context, *runtime, dc, decision, c_.clock->Now() - dc.now);
+  return RunWithDecision(task, out, context, *runtime, dc, decision, c_.clock->Now() - dc.now,
+                         resident ? residency_cap : 0);
 }
 
 absl::StatusOr<ExecutionReport> Executor::RunWithDecision(
     const CosineTask& task, const ResultBuffers& out, const RequestContext& context,
     const Runtime& runtime, const DispatchContext& dc, Decision decision,
-    absl::Duration decision_time) const {
+    absl::Duration decision_time, uint64_t residency_cap) const {
   const ServingConfig& config = *runtime.config;
   const bool forced_gpu = task.placement == Placement::kGpu;
   const absl::Time start = c_.clock->Now();
@@ -171,10 +192,17 @@ absl::StatusOr<ExecutionReport> Executor::RunWithDecision(
   params.primary_rows_per_chunk = params.cpu_rows_per_chunk;
   params.counters = &counters_;
 
+  // Held until the last chunk is done: the GPU reads this copy of the target set.
+  ResidencyCache::Acquired resident;
+  if (decision.backend == BackendKind::kGpu && residency_cap > 0) {
+    resident = residency_->Acquire(*task.target_set, residency_cap);
+    // Not resident after all (the upload failed): the set streams through the GPU like inline targets.
+    params.resident = resident.targets.get();
+  }
   if (decision.backend == BackendKind::kGpu) {
     const DeviceMemoryModel memory = c_.gpu->MemoryModel(dc.q, dc.d, task.top_k);
-    absl::StatusOr<ChunkPlan> plan =
-        PlanChunks(GpuPlanInput(task, memory, dc.usable_vram_bytes, config.chunking));
+    absl::StatusOr<ChunkPlan> plan = PlanChunks(GpuPlanInput(
+        task, memory, dc.usable_vram_bytes, config.chunking, params.resident != nullptr));
     if (!plan.ok()) {
       // Only a forced placement gets here: otherwise insufficient_vram would have chosen the CPU.
       if (forced_gpu) {
@@ -201,9 +229,15 @@ absl::StatusOr<ExecutionReport> Executor::RunWithDecision(
   ExecutionReport report;
   report.backend = decision.backend;
   report.rule = decision.rule;
+  report.operation = dc.operation;
   report.decision_time = decision_time;
   counters_.CountDecision(decision.backend, decision.rule);
   const ChunkedRunResult result = RunChunked(params, &report);
+  if (task.target_set != nullptr) {
+    // GPU chunks read the resident copy only when there was one (params.resident); CPU chunks read host memory.
+    report.targets_resident = report.gpu_chunks == 0 || (params.resident != nullptr && resident.was_resident);
+    report.target_set_uploaded = resident.targets != nullptr && !resident.was_resident;
+  }
   const absl::Duration latency = c_.clock->Now() - start;
 
   // Feed what happened back into the breaker and the tracker.
@@ -254,6 +288,10 @@ ExecutorSnapshot Executor::Snapshot() const {
     s.vram_query_failures = runtime->vram->query_failures();
   }
   s.counters = counters_.Snapshot();
+  if (residency_ != nullptr) {
+    s.residency = residency_->GetStats();
+    s.residency_cap_bytes = ResidencyCap(*runtime);
+  }
   return s;
 }
 

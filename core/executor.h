@@ -36,6 +36,7 @@
 #include "core/mutex.h"
 #include "core/performance_tracker.h"
 #include "core/request_context.h"
+#include "core/residency_cache.h"
 #include "core/vram_monitor.h"
 
 namespace simile {
@@ -52,6 +53,8 @@ struct ExecutorSnapshot {
   VramBudget vram;  // Zero when there is no GPU.
   uint64_t vram_query_failures = 0;
   DispatcherCountersSnapshot counters;
+  ResidencyStats residency;          // Target sets resident on the GPU (zero without one).
+  uint64_t residency_cap_bytes = 0;  // Their cap per device now (0: residency off or no GPU).
 };
 
 class Executor {
@@ -84,6 +87,14 @@ class Executor {
   // Everything above, each part consistent in itself.
   [[nodiscard]] ExecutorSnapshot Snapshot() const;
 
+  // Drops the GPU-resident copies of target set `name` other than `current_version` (0: all, the set was
+  // deleted). The target-set service calls it after every delete and append.
+  void ForgetTargetSet(absl::string_view name, uint64_t current_version);
+  // Whether `version` of `name` is resident on the GPU now.
+  [[nodiscard]] bool IsResidentOnGpu(absl::string_view name, uint64_t version) const {
+    return residency_ != nullptr && residency_->IsResident(name, version);
+  }
+
  private:
   // The configuration a request runs on, with what is built from it. Immutable once published,
   // except for the ticker and the VRAM monitor, which are thread-safe.
@@ -105,12 +116,15 @@ class Executor {
   [[nodiscard]] absl::StatusOr<ExecutionReport> RunWithDecision(
       const CosineTask& task, const ResultBuffers& out, const RequestContext& context,
       const Runtime& runtime, const DispatchContext& dc, Decision decision,
-      absl::Duration decision_time) const;
+      absl::Duration decision_time, uint64_t residency_cap) const;
+  // The per-device cap on resident target sets under `runtime`'s configuration; 0: none may be resident.
+  [[nodiscard]] uint64_t ResidencyCap(const Runtime& runtime) const;
 
   const Components c_;
   std::unique_ptr<PerformanceTracker> tracker_;
   std::unique_ptr<CircuitBreaker> breaker_;
   mutable DispatcherCounters counters_;
+  std::unique_ptr<ResidencyCache> residency_;  // Null without a GPU backend.
 
   mutable Mutex runtime_mu_;
   mutable std::shared_ptr<const Runtime> runtime_ ABSL_GUARDED_BY(runtime_mu_);

@@ -37,6 +37,12 @@ class FaultInjectingBackend final : public Backend {
   }
   // The inner backend's query behind the injector; null when the inner backend has none.
   [[nodiscard]] DeviceMemoryQuery* memory_query() override;
+  // Uploads are not faulted: chunks reading a resident copy are (the copy is the inner backend's, and chunks
+  // pass it through unchanged).
+  [[nodiscard]] absl::StatusOr<std::shared_ptr<const ResidentTargets>> MakeResident(
+      const MatrixView& targets, absl::Span<const float> norms) override {
+    return inner_->MakeResident(targets, norms);
+  }
   [[nodiscard]] absl::StatusOr<uint64_t> Cosine(const ChunkArgs& args) override;
 
  private:

@@ -17,7 +17,46 @@ std::string Describe(const std::vector<Backend*>& devices) {
   return out;
 }
 
+// One target set resident on every available device: any device can then run any of its chunks, so the
+// load spreads as it does for inline targets. bytes() is one device's share (the cap is per device).
+class ReplicatedTargets final : public ResidentTargets {
+ public:
+  ReplicatedTargets(const Backend* owner, std::vector<std::shared_ptr<const ResidentTargets>> replicas)
+      : owner_(owner), replicas_(std::move(replicas)) {
+    for (const auto& r : replicas_) {
+      if (r != nullptr) any_ = r.get();
+    }
+  }
+  [[nodiscard]] const Backend* owner() const override { return owner_; }
+  [[nodiscard]] uint64_t bytes() const override { return any_->bytes(); }
+  [[nodiscard]] uint32_t rows() const override { return any_->rows(); }
+  [[nodiscard]] uint32_t dim() const override { return any_->dim(); }
+  // Device i's copy, or null (the device was unavailable at upload).
+  [[nodiscard]] const ResidentTargets* replica(size_t i) const { return replicas_[i].get(); }
+
+ private:
+  const Backend* const owner_;
+  const std::vector<std::shared_ptr<const ResidentTargets>> replicas_;
+  const ResidentTargets* any_ = nullptr;  // Non-null: MakeResident makes at least one replica.
+};
+
 }  // namespace
+
+absl::StatusOr<std::shared_ptr<const ResidentTargets>> MultiGpuBackend::MakeResident(
+    const MatrixView& targets, absl::Span<const float> norms) {
+  std::vector<std::shared_ptr<const ResidentTargets>> replicas(devices_.size());
+  bool any = false;
+  for (size_t i = 0; i < devices_.size(); ++i) {
+    if (!devices_[i]->Available()) continue;
+    absl::StatusOr<std::shared_ptr<const ResidentTargets>> r = devices_[i]->MakeResident(targets, norms);
+    // All or nothing: a set missing on a device would pin its chunks to the others.
+    if (!r.ok()) return r.status();  // The replicas made so far are freed here.
+    replicas[i] = *std::move(r);
+    any = true;
+  }
+  if (!any) return absl::UnavailableError("no GPU is available");
+  return std::make_shared<const ReplicatedTargets>(this, std::move(replicas));
+}
 
 absl::StatusOr<std::unique_ptr<MultiGpuBackend>> MultiGpuBackend::Create(
     std::vector<Backend*> devices) {
@@ -72,11 +111,24 @@ int MultiGpuBackend::Pick(const std::vector<bool>& tried) {
 
 absl::StatusOr<uint64_t> MultiGpuBackend::Cosine(const ChunkArgs& args) {
   std::vector<bool> tried(devices_.size(), false);
-  absl::Status last = absl::UnavailableError("no GPU is available");
+  const ReplicatedTargets* replicated = nullptr;
+  if (args.resident != nullptr) {
+    if (args.resident->owner() != this) {
+      return absl::InvalidArgumentError("the chunk's resident targets belong to another backend");
+    }
+    replicated = static_cast<const ReplicatedTargets*>(args.resident);
+    // Only devices holding a copy may run the chunk.
+    for (size_t i = 0; i < devices_.size(); ++i) tried[i] = replicated->replica(i) == nullptr;
+  }
+  absl::Status last = absl::UnavailableError(replicated != nullptr
+                                                 ? "no GPU holding the resident target set is available"
+                                                 : "no GPU is available");
   for (int i = Pick(tried); i >= 0; i = Pick(tried)) {
     tried[i] = true;
+    ChunkArgs device_args = args;
+    if (replicated != nullptr) device_args.resident = replicated->replica(i);
     in_flight_[i].fetch_add(1, std::memory_order_relaxed);
-    absl::StatusOr<uint64_t> result = devices_[i]->Cosine(args);
+    absl::StatusOr<uint64_t> result = devices_[i]->Cosine(device_args);
     in_flight_[i].fetch_sub(1, std::memory_order_relaxed);
     if (result.ok() || result.status().code() != absl::StatusCode::kUnavailable) return result;
     last = result.status();  // Device lost: try the next one.

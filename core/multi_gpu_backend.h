@@ -52,6 +52,10 @@ class MultiGpuBackend final : public Backend {
   [[nodiscard]] DeviceMemoryModel MemoryModel(uint32_t q, uint32_t dim,
                                               uint32_t top_k) const override;
   [[nodiscard]] DeviceMemoryQuery* memory_query() override { return &query_; }
+  // Target sets are replicated on every available device (all or nothing); a chunk reading one runs on a
+  // device holding a copy.
+  [[nodiscard]] absl::StatusOr<std::shared_ptr<const ResidentTargets>> MakeResident(
+      const MatrixView& targets, absl::Span<const float> norms) override;
   [[nodiscard]] absl::StatusOr<uint64_t> Cosine(const ChunkArgs& args) override;
 
   // Calls in flight on device i (for tests and metrics).

@@ -18,6 +18,19 @@ absl::Status ChunkingOptions::Validate() const {
   return absl::OkStatus();
 }
 
+uint64_t ResidencyOptions::CapFor(uint64_t total_bytes) const {
+  const auto by_fraction = static_cast<uint64_t>(static_cast<double>(total_bytes) * max_fraction_of_device);
+  return max_bytes > 0 && max_bytes < by_fraction ? max_bytes : by_fraction;
+}
+
+absl::Status ResidencyOptions::Validate() const {
+  if (!(max_fraction_of_device >= 0 && max_fraction_of_device <= 0.9)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "target_set_residency.max_fraction_of_device must be in [0, 0.9], got ", max_fraction_of_device));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ServingConfig::Validate() const {
   if (limits.max_dim == 0) return absl::InvalidArgumentError("limits.max_dim must be >= 1");
   if (limits.max_queries == 0) return absl::InvalidArgumentError("limits.max_queries must be >= 1");
@@ -39,6 +52,7 @@ absl::Status ServingConfig::Validate() const {
   if (absl::Status s = breaker.Validate(); !s.ok()) return s;
   if (absl::Status s = vram.Validate(); !s.ok()) return s;
   if (absl::Status s = chunking.Validate(); !s.ok()) return s;
+  if (absl::Status s = residency.Validate(); !s.ok()) return s;
   if (absl::Status s = fault_injection.Validate(); !s.ok()) return s;
   PerformanceTracker::Options tracker;
   tracker.window_size = tracker_window;

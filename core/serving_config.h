@@ -37,6 +37,19 @@ struct ChunkingOptions {
   [[nodiscard]] absl::Status Validate() const;
 };
 
+// Target sets resident in GPU memory (core/residency_cache.h).
+struct ResidencyOptions {
+  // The per-device cap as a fraction of the device's total memory, in [0, 0.9]; 0 disables residency. 0.5:
+  // leaves half of the device to the requests' own buffers and to inline targets.
+  double max_fraction_of_device = 0.5;
+  // An absolute cap in bytes, applied when > 0 and smaller than the fraction's.
+  uint64_t max_bytes = 0;
+
+  // The cap on a device of `total_bytes`.
+  [[nodiscard]] uint64_t CapFor(uint64_t total_bytes) const;
+  [[nodiscard]] absl::Status Validate() const;
+};
+
 struct ServingConfig {
   // Where this configuration came from (a file path, or "defaults"), and its sequence number in
   // this process (1 for the start-up configuration, +1 per accepted reload). Set by the loader and
@@ -50,6 +63,7 @@ struct ServingConfig {
   CircuitBreaker::Options breaker;
   VramMonitor::Options vram;
   ChunkingOptions chunking;
+  ResidencyOptions residency;
   // Calls per performance-tracker window. Read at start-up only: a reload that changes it is
   // rejected.
   int tracker_window = PerformanceTracker::kDefaultWindowSize;

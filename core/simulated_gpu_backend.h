@@ -7,15 +7,18 @@
 // (core/fault_injecting_backend.h). Results are exact (the CPU kernel's), so a chaos test can check
 // every one.
 //
-// Memory: the device always reports `memory_bytes` free of `memory_bytes` total, and a chunk whose
-// modelled footprint (MemoryModel plus the chunk's targets) exceeds `memory_bytes` fails with
-// kResourceExhausted, as a real device would.
+// Memory: the device reports `memory_bytes` total, and free what resident target sets leave of it; a chunk
+// whose modelled footprint (MemoryModel plus the chunk's targets, unless they are resident) exceeds the free
+// memory fails with kResourceExhausted, as a real device would. Resident target sets are host copies
+// (core/host_resident_targets.h) that chunks really read.
 //
 // Thread safety: Cosine, MemoryModel and the memory query may be called concurrently.
 #ifndef SIMILE_CORE_SIMULATED_GPU_BACKEND_H_
 #define SIMILE_CORE_SIMULATED_GPU_BACKEND_H_
 
+#include <atomic>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "core/backend.h"
@@ -38,22 +41,26 @@ class SimulatedGpuBackend final : public Backend {
   [[nodiscard]] DeviceMemoryModel MemoryModel(uint32_t q, uint32_t dim,
                                               uint32_t top_k) const override;
   [[nodiscard]] DeviceMemoryQuery* memory_query() override { return &memory_; }
+  [[nodiscard]] absl::StatusOr<std::shared_ptr<const ResidentTargets>> MakeResident(
+      const MatrixView& targets, absl::Span<const float> norms) override;
   [[nodiscard]] absl::StatusOr<uint64_t> Cosine(const ChunkArgs& args) override;
 
  private:
   class FixedMemory final : public DeviceMemoryQuery {
    public:
-    explicit FixedMemory(uint64_t bytes) : bytes_(bytes) {}
-    [[nodiscard]] absl::StatusOr<DeviceMemoryInfo> Query() override {
-      return DeviceMemoryInfo{bytes_, bytes_};
-    }
+    FixedMemory(uint64_t bytes, const std::atomic<uint64_t>* resident) : bytes_(bytes), resident_(resident) {}
+    [[nodiscard]] absl::StatusOr<DeviceMemoryInfo> Query() override;
 
    private:
     const uint64_t bytes_;
+    const std::atomic<uint64_t>* const resident_;
   };
+
+  [[nodiscard]] uint64_t FreeBytes() const;
 
   Backend* const cpu_;
   const uint64_t memory_bytes_;
+  std::atomic<uint64_t> resident_bytes_{0};  // Held by resident target sets (relaxed: a count read alone).
   FixedMemory memory_;
 };
 

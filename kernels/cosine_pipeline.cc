@@ -167,18 +167,22 @@ GpuError RunChunkOn(DeviceResources& resources, Lane& lane, const GpuCallPlan& p
     const int b = static_cast<int>(i & 1);
     const uint64_t begin = i * s;
     const uint64_t rows = plan.SubRows(i);
-    const SubChunkBuffers buffers = BuffersFor(plan, device, b);
-    // Host: staging[b] is free once sub-chunk i-2's upload is done.
-    if (i >= 2) SIMILE_CUDA_RETURN_IF_ERROR(cudaEventSynchronize(lane.uploaded[b]));
-    StageRows(job.targets + begin * dim, rows, dim, padded, staging[b], pool);
-    // Copy stream: device buffer b is free once sub-chunk i-2's computation is done.
-    if (i >= 2) SIMILE_CUDA_RETURN_IF_ERROR(cudaStreamWaitEvent(copy, lane.computed[b], 0));
-    SIMILE_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(const_cast<float*>(buffers.targets), staging[b],
-                                                rows * padded * sizeof(float),
-                                                cudaMemcpyHostToDevice, copy));
-    SIMILE_CUDA_RETURN_IF_ERROR(cudaEventRecord(lane.uploaded[b], copy));
-    // Compute stream.
-    SIMILE_CUDA_RETURN_IF_ERROR(cudaStreamWaitEvent(compute, lane.uploaded[b], 0));
+    SubChunkBuffers buffers = BuffersFor(plan, device, b);
+    if (job.resident_targets != nullptr) {
+      buffers.targets = job.resident_targets + begin * padded;  // Read in place.
+    } else {
+      // Host: staging[b] is free once sub-chunk i-2's upload is done.
+      if (i >= 2) SIMILE_CUDA_RETURN_IF_ERROR(cudaEventSynchronize(lane.uploaded[b]));
+      StageRows(job.targets + begin * dim, rows, dim, padded, staging[b], pool);
+      // Copy stream: device buffer b is free once sub-chunk i-2's computation is done.
+      if (i >= 2) SIMILE_CUDA_RETURN_IF_ERROR(cudaStreamWaitEvent(copy, lane.computed[b], 0));
+      SIMILE_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(const_cast<float*>(buffers.targets), staging[b],
+                                                  rows * padded * sizeof(float),
+                                                  cudaMemcpyHostToDevice, copy));
+      SIMILE_CUDA_RETURN_IF_ERROR(cudaEventRecord(lane.uploaded[b], copy));
+      // Compute stream.
+      SIMILE_CUDA_RETURN_IF_ERROR(cudaStreamWaitEvent(compute, lane.uploaded[b], 0));
+    }
     SIMILE_GPU_RETURN_IF_ERROR(ComputeSubChunk(resources.cublas(), lane, plan, buffers,
                                                static_cast<uint32_t>(rows),
                                                job.target_offset + static_cast<uint32_t>(begin)));

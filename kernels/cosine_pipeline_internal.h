@@ -15,6 +15,9 @@
 // are uploaded once per call and normalized in place; top-k results are decoded on the device and
 // copied out once at the end (Q * k_eff values).
 //
+// With resident targets (ChunkJob::resident_targets) the host and copy steps for the targets vanish: each
+// sub-chunk's computation reads its rows in place.
+//
 // Whatever happens, RunChunk drains both streams before it returns, so no work of the call is left
 // running when its buffers go back to the pools.
 //
@@ -36,6 +39,9 @@ namespace simile::kernels::internal {
 struct ChunkJob {
   const float* queries = nullptr;  // q * dim floats (host, any memory).
   const float* targets = nullptr;  // rows * dim floats (host, any memory).
+  // Set for a resident target set (plan.resident_targets): the chunk's first row in device memory, padded_dim
+  // floats per row. The targets are then read in place: no staging, no upload.
+  const float* resident_targets = nullptr;
   uint32_t target_offset = 0;      // Global index of target row 0.
   // top_k == 0: scores[j * ld + t]. Else top_indices / top_scores[j * k_eff + i].
   float* scores = nullptr;

@@ -22,6 +22,7 @@
 #include "kernels/device_resources_internal.h"
 #include "kernels/gpu_error_status.h"
 #include "kernels/gpu_probe.h"
+#include "kernels/resident_targets_internal.h"
 
 namespace simile::kernels {
 namespace {
@@ -64,6 +65,8 @@ class GpuBackend final : public Backend {
     return GpuMemoryModel(q, dim, top_k, plan_options_);
   }
   [[nodiscard]] DeviceMemoryQuery* memory_query() override { return &memory_query_; }
+  [[nodiscard]] absl::StatusOr<std::shared_ptr<const ResidentTargets>> MakeResident(
+      const MatrixView& targets, absl::Span<const float> norms) override;
   [[nodiscard]] absl::StatusOr<uint64_t> Cosine(const ChunkArgs& args) override;
 
   DeviceResources& resources() { return *resources_; }
@@ -145,13 +148,27 @@ absl::StatusOr<uint64_t> GpuBackend::Cosine(const ChunkArgs& args) {
   const uint64_t expected = args.ExpectedResults();
   if (expected == 0) return expected;
   const uint64_t call = calls_.fetch_add(1, std::memory_order_relaxed) + 1;
-  absl::StatusOr<GpuCallPlan> plan = PlanGpuCall(args.queries.rows, args.queries.dim,
-                                                 args.targets.rows, args.top_k, plan_options_);
+  const internal::DeviceResidentTargets* resident = nullptr;
+  if (args.resident != nullptr) {
+    // Only this backend makes DeviceResidentTargets with itself as owner, so the check identifies the type.
+    if (args.resident->owner() != this) {
+      return absl::InvalidArgumentError("gpu: the chunk's resident targets belong to another backend");
+    }
+    resident = static_cast<const internal::DeviceResidentTargets*>(args.resident);
+    if (resident->dim() != args.targets.dim ||
+        uint64_t{args.target_offset} + args.targets.rows > resident->rows()) {
+      return absl::InvalidArgumentError("gpu: the chunk's rows are outside its resident target set");
+    }
+  }
+  absl::StatusOr<GpuCallPlan> plan =
+      PlanGpuCall(args.queries.rows, args.queries.dim, args.targets.rows, args.top_k, plan_options_,
+                  /*resident_targets=*/resident != nullptr);
   if (!plan.ok()) return plan.status();
 
   internal::ChunkJob job;
   job.queries = args.queries.data;
   job.targets = args.targets.data;
+  if (resident != nullptr) job.resident_targets = resident->Row(args.target_offset);
   job.target_offset = args.target_offset;
   job.scores = args.out.scores;
   job.ld = args.out.ld;
@@ -166,6 +183,23 @@ absl::StatusOr<uint64_t> GpuBackend::Cosine(const ChunkArgs& args) {
   }
   if (!error.ok()) return Fail(error);
   return expected;
+}
+
+absl::StatusOr<std::shared_ptr<const ResidentTargets>> GpuBackend::MakeResident(
+    const MatrixView& targets, absl::Span<const float> /*norms*/) {
+  // The norms are not uploaded: the kernels compute each target's norm in the same pass as its dots (fused
+  // path) or in a norms kernel that costs 1/Q of the SGEMM (many queries), and recomputing them keeps one code
+  // path for resident and streamed targets.
+  if (!Available()) return LostStatus();
+  std::shared_ptr<const internal::DeviceResidentTargets> resident;
+  GpuError error = internal::DeviceResidentTargets::Upload(this, resources_->ordinal(), targets, &resident);
+  if (error.kind == GpuErrorKind::kOutOfMemory) {
+    // The pool's idle blocks may hold the memory: give them back to the device and try once more.
+    resources_->device_pool().ReleaseIdle();
+    error = internal::DeviceResidentTargets::Upload(this, resources_->ordinal(), targets, &resident);
+  }
+  if (!error.ok()) return Fail(error);
+  return std::shared_ptr<const ResidentTargets>(std::move(resident));
 }
 
 absl::StatusOr<DeviceMemoryInfo> GpuMemoryQuery::Query() {

@@ -97,7 +97,8 @@ std::vector<TopKPass> PlanTopKPasses(uint64_t n, uint32_t k_eff) {
 }
 
 absl::StatusOr<GpuCallPlan> PlanGpuCall(uint32_t q, uint32_t dim, uint64_t rows, uint32_t top_k,
-                                        const GpuPlanOptions& options) {
+                                        const GpuPlanOptions& options,
+                                        bool resident_targets) {
   if (absl::Status s = options.Validate(); !s.ok()) return s;
   if (q == 0 || dim == 0 || rows == 0) {
     return absl::InvalidArgumentError(
@@ -115,6 +116,7 @@ absl::StatusOr<GpuCallPlan> PlanGpuCall(uint32_t q, uint32_t dim, uint64_t rows,
   p.padded_dim = static_cast<uint32_t>(CeilDiv(dim, 4) * 4);
   p.rows = rows;
   p.top_k = top_k;
+  p.resident_targets = resident_targets;
   p.k_eff = static_cast<uint32_t>(std::min<uint64_t>(top_k, rows));
   p.score_path = q <= options.max_fused_queries ? ScorePath::kFused : ScorePath::kGemm;
   p.top_k_mode = top_k == 0                  ? TopKMode::kNone
@@ -146,8 +148,10 @@ absl::StatusOr<GpuCallPlan> PlanGpuCall(uint32_t q, uint32_t dim, uint64_t rows,
   DeviceLayout& d = p.device;
   uint64_t end = 0;
   d.queries = Place(Mul(Mul(q, p.padded_dim), sizeof(float)), &end);
-  d.targets[0] = Place(Mul(s, row_bytes), &end);
-  d.targets[1] = Place(Mul(s, row_bytes), &end);
+  // Resident targets are read in place: no target buffers on the device, no staging.
+  const uint64_t target_buffer = resident_targets ? 0 : Mul(s, row_bytes);
+  d.targets[0] = Place(target_buffer, &end);
+  d.targets[1] = Place(target_buffer, &end);
   if (p.score_path == ScorePath::kGemm) d.norms = Place(Mul(s, sizeof(float)), &end);
   d.scores = Place(Mul(Mul(q, s), sizeof(float)), &end);
   if (p.top_k_mode == TopKMode::kDevice) {
@@ -161,8 +165,8 @@ absl::StatusOr<GpuCallPlan> PlanGpuCall(uint32_t q, uint32_t dim, uint64_t rows,
 
   PinnedLayout& h = p.pinned;
   end = 0;
-  h.targets[0] = Place(Mul(s, row_bytes), &end);
-  h.targets[1] = Place(Mul(s, row_bytes), &end);
+  h.targets[0] = Place(target_buffer, &end);
+  h.targets[1] = Place(target_buffer, &end);
   if (p.top_k_mode != TopKMode::kDevice) {
     h.results[0] = Place(Mul(Mul(q, s), sizeof(float)), &end);
     h.results[1] = Place(Mul(Mul(q, s), sizeof(float)), &end);

@@ -131,6 +131,7 @@ struct GpuCallPlan {
   uint64_t rows = 0;        // n: the chunk's target rows.
   uint32_t top_k = 0;
   uint32_t k_eff = 0;       // min(top_k, rows); 0 when top_k == 0.
+  bool resident_targets = false;  // Targets read in place from a resident set (no target buffers).
   ScorePath score_path = ScorePath::kFused;
   TopKMode top_k_mode = TopKMode::kNone;
   uint64_t sub_rows = 0;    // Rows per sub-chunk (the last has the remainder).
@@ -151,9 +152,12 @@ struct GpuCallPlan {
 // Plans one call. InvalidArgument when q, dim or rows is 0, dim > UINT32_MAX - 3, rows >
 // UINT32_MAX, the buffers' sizes overflow, or the options are invalid. top_k may exceed rows
 // (k_eff = min(top_k, rows)).
+// resident_targets: the targets are already in device memory (a resident target set, read in place), so the
+// layouts have no target buffers (device and pinned).
 [[nodiscard]] absl::StatusOr<GpuCallPlan> PlanGpuCall(uint32_t q, uint32_t dim, uint64_t rows,
                                                       uint32_t top_k,
-                                                      const GpuPlanOptions& options);
+                                                      const GpuPlanOptions& options,
+                                                      bool resident_targets = false);
 
 // The DeviceMemoryModel (core/backend.h) of the GPU backend: an upper bound of
 // PlanGpuCall(q, dim, n, top_k).device.total_bytes of the form

@@ -10,16 +10,22 @@
 #include "absl/time/time.h"
 #include "core/clock.h"
 #include "core/executor.h"
+#include "core/target_set_store.h"
 #include "simile/v1/admin.grpc.pb.h"
 
 namespace simile::server {
 
 class AdminService final : public v1::Admin::CallbackService {
  public:
-  // Not owned; must outlive the service. `in_flight` reads the number of requests in flight.
+  // Not owned; must outlive the service. `in_flight` reads the number of requests in flight. `target_sets`
+  // may be null (the status then has no sets).
   AdminService(const Executor* executor, const Clock* clock, absl::Time started_at,
-               std::function<int64_t()> in_flight)
-      : executor_(executor), clock_(clock), started_at_(started_at), in_flight_(std::move(in_flight)) {}
+               std::function<int64_t()> in_flight, const TargetSetStore* target_sets = nullptr)
+      : executor_(executor),
+        clock_(clock),
+        started_at_(started_at),
+        in_flight_(std::move(in_flight)),
+        target_sets_(target_sets) {}
 
   grpc::ServerUnaryReactor* GetStatus(grpc::CallbackServerContext* context,
                                       const v1::GetStatusRequest* request,
@@ -33,6 +39,7 @@ class AdminService final : public v1::Admin::CallbackService {
   const Clock* const clock_;
   const absl::Time started_at_;
   const std::function<int64_t()> in_flight_;
+  const TargetSetStore* const target_sets_;
 };
 
 }  // namespace simile::server

@@ -48,6 +48,8 @@ void ApplyAdmission(const v1::AdmissionConfig& in, AdmissionLimits* out) {
 void ApplyPolicy(const v1::DispatchPolicyConfig& in, PolicyOptions* out) {
   SIMILE_APPLY(in, min_gpu_batch_one_query, out->min_gpu_batch_one_query);
   SIMILE_APPLY(in, min_gpu_batch_many_queries, out->min_gpu_batch_many_queries);
+  SIMILE_APPLY(in, min_gpu_batch_resident_one_query, out->min_gpu_batch_resident_one_query);
+  SIMILE_APPLY(in, min_gpu_batch_resident_many_queries, out->min_gpu_batch_resident_many_queries);
   SIMILE_APPLY(in, required_speedup, out->required_speedup);
   SIMILE_APPLY(in, min_samples, out->min_samples);
   SIMILE_APPLY(in, min_success_rate, out->min_success_rate);
@@ -86,6 +88,11 @@ void ApplyChunking(const v1::ChunkingConfig& in, ChunkingOptions* out) {
   SIMILE_APPLY(in, gpu_headroom_bytes, out->gpu_headroom_bytes);
   SIMILE_APPLY(in, min_gpu_chunk_rows, out->min_gpu_chunk_rows);
   SIMILE_APPLY(in, cpu_chunk_macs, out->cpu_chunk_macs);
+}
+
+void ApplyResidency(const v1::TargetSetResidencyConfig& in, ResidencyOptions* out) {
+  SIMILE_APPLY(in, max_fraction_of_device, out->max_fraction_of_device);
+  SIMILE_APPLY(in, max_bytes, out->max_bytes);
 }
 
 void ApplyFaultInjection(const v1::FaultInjection& in, FaultInjectionOptions* out) {
@@ -130,6 +137,7 @@ absl::StatusOr<ServingConfig> ToServingConfig(const v1::ServerConfig& proto,
   ApplyBreaker(proto.circuit_breaker(), &config.breaker);
   ApplyVram(proto.vram_monitor(), &config.vram);
   ApplyChunking(proto.chunking(), &config.chunking);
+  ApplyResidency(proto.target_set_residency(), &config.residency);
   ApplyFaultInjection(proto.fault_injection(), &config.fault_injection);
   if (proto.performance_tracker().has_window_size()) {
     config.tracker_window = proto.performance_tracker().window_size();

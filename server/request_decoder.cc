@@ -92,6 +92,7 @@ absl::StatusOr<CosineTask> DecodeCosineRequest(const v1::CosineRequest& request,
   if (target_set != nullptr) {
     task.targets = target_set->view();
     task.targets_known_finite = true;  // Checked when the rows were uploaded.
+    task.target_set = target_set;
   } else {
     absl::StatusOr<MatrixView> targets =
         DecodeMatrix(request.targets(), "targets", &scratch->targets);

@@ -165,10 +165,10 @@ grpc::ServerUnaryReactor* SimilarityService::Cosine(grpc::CallbackServerContext*
           v1::ExecutionReport* wire = response->mutable_report();
           wire->set_target_set((*target_set)->name);
           wire->set_target_set_version((*target_set)->version);
-          // Host-resident sets are resident for the CPU; a GPU copies them (no GPU residency yet).
-          wire->set_targets_resident(report->gpu_chunks == 0);
+          wire->set_targets_resident(report->targets_resident);
+          wire->set_target_set_uploaded(report->target_set_uploaded);
         }
-        metrics_->RecordExecution(OperationFor(task->queries.rows), *report);
+        metrics_->RecordExecution(report->operation, *report);
         LogExecution(*task, *report, started_at - queued_at);
       }
     }

@@ -96,18 +96,38 @@ SimileMetrics::SimileMetrics(const Options& options) : options_(options) {
                                      "simile_requests_total.")
                             ->Add({});
   // Target sets: what is resident where, and what the upload API did.
-  target_sets_ = r.AddGauge("simile_target_sets", "Target sets uploaded and queryable (simile.v1.TargetSets).",
-                            {"location"})
-                     ->Add({"host"});
-  target_set_rows_ =
-      r.AddGauge("simile_target_set_rows", "Rows of all target sets.", {"location"})->Add({"host"});
-  target_set_bytes_ = r.AddGauge("simile_target_set_bytes",
-                                 "Memory all target sets take (vectors and their norms), in bytes.", {"location"})
-                          ->Add({"host"});
-  target_set_max_bytes_ =
-      r.AddGauge("simile_target_set_limit_bytes", "The cap on target-set memory (--target_sets_max_bytes).",
-                 {"location"})
-          ->Add({"host"});
+  // location="host": every set (the store); location="gpu": copies resident in GPU memory (replicated on
+  // every GPU; the limit is per device).
+  Family<Gauge>* sets = r.AddGauge("simile_target_sets", "Target sets uploaded and queryable (simile.v1.TargetSets), "
+                                   "by where a copy is resident.", {"location"});
+  Family<Gauge>* rows = r.AddGauge("simile_target_set_rows", "Rows of the target sets resident there.", {"location"});
+  Family<Gauge>* bytes = r.AddGauge("simile_target_set_bytes",
+                                    "Memory the target sets resident there take (vectors and their norms), in bytes.",
+                                    {"location"});
+  Family<Gauge>* limit = r.AddGauge("simile_target_set_limit_bytes",
+                                    "The cap on target-set memory there: --target_sets_max_bytes for the host, "
+                                    "target_set_residency for each GPU (0: residency off or no GPU).",
+                                    {"location"});
+  target_sets_ = sets->Add({"host"});
+  target_set_rows_ = rows->Add({"host"});
+  target_set_bytes_ = bytes->Add({"host"});
+  target_set_max_bytes_ = limit->Add({"host"});
+  gpu_target_sets_ = sets->Add({"gpu"});
+  gpu_target_set_rows_ = rows->Add({"gpu"});
+  gpu_target_set_bytes_ = bytes->Add({"gpu"});
+  gpu_target_set_max_bytes_ = limit->Add({"gpu"});
+  Family<Counter>* gpu_uploads = r.AddCounter("simile_target_set_gpu_uploads_total",
+                                              "Copies of target sets made resident in GPU memory, by result: ok, "
+                                              "or failed (out of device memory, device error: the set was "
+                                              "streamed instead).",
+                                              {"result"});
+  gpu_uploads_ok_ = gpu_uploads->Add({"ok"});
+  gpu_uploads_failed_ = gpu_uploads->Add({"failed"});
+  gpu_evictions_ = r.AddCounter("simile_target_set_gpu_evictions_total",
+                                "GPU-resident target-set copies evicted (least recently used first) to stay within "
+                                "the residency cap.",
+                                {})
+                       ->Add({});
   Family<Counter>* uploads = r.AddCounter("simile_target_set_uploads_total",
                                           "Target-set uploads (creates and appends) that reached their commit, "
                                           "by result: committed or rejected (name taken or deleted meanwhile, "
@@ -288,6 +308,13 @@ std::string SimileMetrics::Scrape(const ExecutorSnapshot& snapshot, const Servic
   target_set_uploads_committed_->Set(service.target_set_uploads_committed);
   target_set_uploads_failed_->Set(service.target_set_uploads_failed);
   target_set_deletes_->Set(service.target_set_deletes);
+  gpu_target_sets_->Set(static_cast<double>(snapshot.residency.sets));
+  gpu_target_set_rows_->Set(static_cast<double>(snapshot.residency.rows));
+  gpu_target_set_bytes_->Set(static_cast<double>(snapshot.residency.bytes));
+  gpu_target_set_max_bytes_->Set(static_cast<double>(snapshot.residency_cap_bytes));
+  gpu_uploads_ok_->Set(snapshot.residency.uploads);
+  gpu_uploads_failed_->Set(snapshot.residency.upload_failures);
+  gpu_evictions_->Set(snapshot.residency.evictions);
   config_version_->Set(snapshot.config != nullptr ? static_cast<double>(snapshot.config->version) : 0.0);
   MirrorDispatch(snapshot);
   MirrorBreaker(snapshot.breaker);

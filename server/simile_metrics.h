@@ -138,6 +138,13 @@ class SimileMetrics {
   metrics::Counter* target_set_uploads_committed_ = nullptr;
   metrics::Counter* target_set_uploads_failed_ = nullptr;
   metrics::Counter* target_set_deletes_ = nullptr;
+  metrics::Gauge* gpu_target_sets_ = nullptr;
+  metrics::Gauge* gpu_target_set_rows_ = nullptr;
+  metrics::Gauge* gpu_target_set_bytes_ = nullptr;
+  metrics::Gauge* gpu_target_set_max_bytes_ = nullptr;
+  metrics::Counter* gpu_uploads_ok_ = nullptr;
+  metrics::Counter* gpu_uploads_failed_ = nullptr;
+  metrics::Counter* gpu_evictions_ = nullptr;
   std::array<std::array<metrics::Counter*, kNumDispatchRules>, kNumBackendKinds> decisions_{};
   metrics::Family<metrics::Gauge>* gpu_speedup_ = nullptr;  // Only size classes with a speedup.
   std::array<metrics::Gauge*, kNumOperations> gpu_success_ratio_{};

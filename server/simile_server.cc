@@ -121,14 +121,15 @@ absl::StatusOr<std::unique_ptr<SimileServer>> SimileServer::Start(const ServerOp
   s->executor_ = *std::move(executor);
   s->metrics_ = std::make_unique<SimileMetrics>();
   s->target_sets_ = std::make_unique<TargetSetStore>(options.target_sets_max_bytes);
-  s->target_sets_service_ = std::make_unique<TargetSetsService>(s->target_sets_.get());
+  s->target_sets_service_ = std::make_unique<TargetSetsService>(s->target_sets_.get(), s->executor_.get());
   s->service_ = std::make_unique<SimilarityService>(s->executor_.get(), s->pool_,
                                                     SteadyClock::Default(), s->config_.get(),
                                                     s->metrics_.get(), s->target_sets_.get());
   SimilarityService* similarity = s->service_.get();
   s->admin_ = std::make_unique<AdminService>(s->executor_.get(), SteadyClock::Default(),
                                              SteadyClock::Default()->Now(),
-                                             [similarity] { return similarity->InFlight(); });
+                                             [similarity] { return similarity->InFlight(); },
+                                             s->target_sets_.get());
 
   // HTTP first: an address that cannot be bound fails the start before gRPC serves anything.
   if (!options.metrics_address.empty()) {

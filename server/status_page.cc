@@ -104,6 +104,18 @@ void AppendLatency(const v1::ServerStatus& s, std::string* out) {
   }
 }
 
+void AppendTargetSets(const v1::TargetSetsStatus& t, std::string* out) {
+  absl::StrAppend(out, "<h2>Target sets</h2>\n<table><tr><th>where</th><th>sets</th><th>bytes</th><th>cap</th></tr>\n",
+                  absl::StrFormat("<tr><td>host</td><td>%d</td><td>%d</td><td>%d</td></tr>\n", t.sets(), t.bytes(),
+                                  t.limit_bytes()),
+                  absl::StrFormat("<tr><td>GPU (each)</td><td>%d</td><td>%d</td><td>%d</td></tr>\n", t.gpu_sets(),
+                                  t.gpu_bytes(), t.gpu_limit_bytes()),
+                  "</table>\n",
+                  absl::StrFormat("<p>%d rows on the host; GPU uploads %d (%d failed), evictions %d. Not persistent: "
+                                  "a restart empties the sets.</p>\n",
+                                  t.rows(), t.gpu_uploads(), t.gpu_upload_failures(), t.gpu_evictions()));
+}
+
 }  // namespace
 
 std::string HtmlEscape(absl::string_view text) {
@@ -159,6 +171,7 @@ std::string RenderStatusPage(const v1::ServerStatus& s) {
   AppendDecisions(s.counts(), &out);
   AppendLatency(s, &out);
   AppendGpu(s.gpu(), &out);
+  AppendTargetSets(s.target_sets(), &out);
   out.append("</body></html>\n");
   return out;
 }

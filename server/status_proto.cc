@@ -125,7 +125,7 @@ void FillServerStatus(const ExecutorSnapshot& snapshot, absl::Time now, absl::Du
   out->set_in_flight_requests(in_flight);
   FillGpu(snapshot, out->mutable_gpu());
   FillBreaker(snapshot.breaker, now, out->mutable_circuit_breaker());
-  for (const Operation op : {Operation::kOneQuery, Operation::kManyQueries}) {
+  for (const Operation op : kAllOperations) {
     FillOperation(snapshot.performance, op, now, out->add_operations());
   }
   FillCounts(snapshot.counters, out->mutable_counts());

@@ -18,9 +18,9 @@ int64_t UnixMillis(absl::Time t) { return absl::ToUnixMillis(t); }
 // One upload stream (create or append): stages each chunk, commits when the client ends the stream.
 class UploadReactor final : public grpc::ServerReadReactor<v1::TargetSetChunk> {
  public:
-  UploadReactor(grpc::CallbackServerContext* context, TargetSetStore* store, bool append,
+  UploadReactor(grpc::CallbackServerContext* context, TargetSetStore* store, Executor* executor, bool append,
                 v1::TargetSetInfo* response)
-      : context_(context), store_(store), append_(append), response_(response) {
+      : context_(context), store_(store), executor_(executor), append_(append), response_(response) {
     StartRead(&chunk_);
   }
 
@@ -32,7 +32,9 @@ class UploadReactor final : public grpc::ServerReadReactor<v1::TargetSetChunk> {
       absl::StatusOr<std::shared_ptr<const TargetSetVersion>> version = store_->Commit(*std::move(upload_));
       upload_.reset();
       if (!version.ok()) return Fail(version.status());
-      FillTargetSetInfo(**version, response_);
+      // The previous version's GPU copy is stale now (queries already reading it keep it until they end).
+      if (executor_ != nullptr) executor_->ForgetTargetSet(name, (*version)->version);
+      FillTargetSetInfo(**version, executor_, response_);
       Log(LogLevel::kInfo, append_ ? "target_set_appended" : "target_set_created",
           {{"name", name},
            {"version", (*version)->version},
@@ -76,6 +78,7 @@ class UploadReactor final : public grpc::ServerReadReactor<v1::TargetSetChunk> {
 
   grpc::CallbackServerContext* const context_;
   TargetSetStore* const store_;
+  Executor* const executor_;
   const bool append_;
   v1::TargetSetInfo* const response_;
   v1::TargetSetChunk chunk_;
@@ -85,7 +88,7 @@ class UploadReactor final : public grpc::ServerReadReactor<v1::TargetSetChunk> {
 
 }  // namespace
 
-void FillTargetSetInfo(const TargetSetVersion& version, v1::TargetSetInfo* out) {
+void FillTargetSetInfo(const TargetSetVersion& version, const Executor* executor, v1::TargetSetInfo* out) {
   out->set_name(version.name);
   out->set_rows(version.rows());
   out->set_dim(version.dim);
@@ -93,18 +96,21 @@ void FillTargetSetInfo(const TargetSetVersion& version, v1::TargetSetInfo* out) 
   out->set_version(version.version);
   out->clear_resident_on();
   out->add_resident_on("host");
+  if (executor != nullptr && executor->IsResidentOnGpu(version.name, version.version)) {
+    out->add_resident_on("gpu");
+  }
   out->set_created_unix_ms(UnixMillis(version.created));
   out->set_updated_unix_ms(UnixMillis(version.updated));
 }
 
 grpc::ServerReadReactor<v1::TargetSetChunk>* TargetSetsService::CreateTargetSet(
     grpc::CallbackServerContext* context, v1::TargetSetInfo* response) {
-  return new UploadReactor(context, store_, /*append=*/false, response);
+  return new UploadReactor(context, store_, executor_, /*append=*/false, response);
 }
 
 grpc::ServerReadReactor<v1::TargetSetChunk>* TargetSetsService::AppendTargetSet(
     grpc::CallbackServerContext* context, v1::TargetSetInfo* response) {
-  return new UploadReactor(context, store_, /*append=*/true, response);
+  return new UploadReactor(context, store_, executor_, /*append=*/true, response);
 }
 
 grpc::ServerUnaryReactor* TargetSetsService::DeleteTargetSet(grpc::CallbackServerContext* context,
@@ -112,7 +118,10 @@ grpc::ServerUnaryReactor* TargetSetsService::DeleteTargetSet(grpc::CallbackServe
                                                              v1::DeleteTargetSetResponse* /*response*/) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   absl::Status status = store_->Delete(request->name());
-  if (status.ok()) Log(LogLevel::kInfo, "target_set_deleted", {{"name", request->name()}});
+  if (status.ok()) {
+    if (executor_ != nullptr) executor_->ForgetTargetSet(request->name(), 0);  // Frees its GPU copy.
+    Log(LogLevel::kInfo, "target_set_deleted", {{"name", request->name()}});
+  }
   reactor->Finish(ToGrpcStatus(status));
   return reactor;
 }
@@ -122,7 +131,7 @@ grpc::ServerUnaryReactor* TargetSetsService::ListTargetSets(grpc::CallbackServer
                                                             v1::ListTargetSetsResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   for (const std::shared_ptr<const TargetSetVersion>& version : store_->List()) {
-    FillTargetSetInfo(*version, response->add_sets());
+    FillTargetSetInfo(*version, executor_, response->add_sets());
   }
   const TargetSetStore::Stats stats = store_->GetStats();
   response->set_total_bytes(stats.bytes);
@@ -141,7 +150,7 @@ grpc::ServerUnaryReactor* TargetSetsService::DescribeTargetSet(grpc::CallbackSer
     reactor->Finish(ToGrpcStatus(absl::NotFoundError(absl::StrCat("no target set named '", request->name(), "'"))));
     return reactor;
   }
-  FillTargetSetInfo(*version, response);
+  FillTargetSetInfo(*version, executor_, response);
   reactor->Finish(grpc::Status::OK);
   return reactor;
 }

@@ -14,17 +14,19 @@
 #include <atomic>
 #include <cstdint>
 
+#include "core/executor.h"
 #include "core/target_set_store.h"
 #include "simile/v1/target_sets.grpc.pb.h"
 
 namespace simile::server {
 
-// Fills `out` from one version of a set.
-void FillTargetSetInfo(const TargetSetVersion& version, v1::TargetSetInfo* out);
+// Fills `out` from one version of a set; `executor` (may be null) says whether it is resident on the GPU.
+void FillTargetSetInfo(const TargetSetVersion& version, const Executor* executor, v1::TargetSetInfo* out);
 
 class TargetSetsService final : public v1::TargetSets::CallbackService {
  public:
-  explicit TargetSetsService(TargetSetStore* store) : store_(store) {}
+  // `executor` (may be null) is told of deletes and appends, so that it drops stale GPU-resident copies.
+  TargetSetsService(TargetSetStore* store, Executor* executor) : store_(store), executor_(executor) {}
 
   grpc::ServerReadReactor<v1::TargetSetChunk>* CreateTargetSet(grpc::CallbackServerContext* context,
                                                                v1::TargetSetInfo* response) override;
@@ -42,6 +44,7 @@ class TargetSetsService final : public v1::TargetSets::CallbackService {
 
  private:
   TargetSetStore* const store_;
+  Executor* const executor_;
 };
 
 }  // namespace simile::server

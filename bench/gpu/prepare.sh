@@ -4,8 +4,8 @@
 # .devbundle/ for bench/gpu/run.sh on the GPU machine (see bench/gpu/README.md).
 #
 # Usage: bench/gpu/prepare.sh [extra cmake targets...]
-#   The bundle always holds simile_kernels_tests, simile-gpu-cosine-bench, simile-server and simile (the
-#   service and its CLI, for run.sh's end-to-end stage).
+#   The bundle always holds simile_kernels_tests, simile-gpu-cosine-bench, simile-server, simile and
+#   simile-bench (the service, its CLI and the load generator, for run.sh's service and sets stages).
 # Environment: SIMILE_GPU_BUILD_DIR (default build-gpu), JOBS (default nproc).
 #
 # .devbundle/ layout: bin/ (the binaries), lib/ (from ../shared/tools/bundle-libs), MANIFEST (what was
@@ -16,7 +16,7 @@ cd "$(dirname "$0")/../.."
 build=${SIMILE_GPU_BUILD_DIR:-build-gpu}
 jobs=${JOBS:-$(nproc)}
 bundle=.devbundle
-targets=(simile_kernels_tests simile-gpu-cosine-bench simile-server simile "$@")
+targets=(simile_kernels_tests simile-gpu-cosine-bench simile-server simile simile-bench "$@")
 bundle_libs=${SIMILE_BUNDLE_LIBS:-}
 for candidate in ../shared/tools/bundle-libs /work/shared/tools/bundle-libs; do
   [ -n "$bundle_libs" ] || { [ -x "$candidate" ] && bundle_libs=$candidate; }

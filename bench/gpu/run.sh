@@ -25,7 +25,7 @@ bundle=$root/.devbundle
   exit 2
 }
 logdir=${OUT:-$root/gpu-logs}
-all_stages=(info tests fault memcheck racecheck service bench)
+all_stages=(info tests fault memcheck racecheck service bench sets)
 if [ $# -gt 0 ] && [[ " ${all_stages[*]} " != *" $1 "* ]]; then
   logdir=$1
   shift
@@ -179,6 +179,19 @@ for stage in "${stages[@]}"; do
       ((rc == -1)) && result="not run"
       add_row bench "$result" "$secs" "summary below; full output in bench.txt, bench.json"
       ;;
+    sets)
+      # One query on a resident target set (10^4, 10^5, 10^6 x 768) against the same targets inline, through the
+      # service on the GPU: bench/target_sets.sh prints its table last.
+      if [ ! -x "$bundle/bin/simile-server" ] || [ ! -x "$bundle/bin/simile-bench" ]; then
+        add_row sets "not run" 0 "simile-server and simile-bench not in the bundle"
+        continue
+      fi
+      run_stage sets 150 "$logdir/sets.txt" "$root/bench/target_sets.sh" "$bundle/bin" 4
+      result=$([ $rc -eq 0 ] && echo DONE || echo FAIL)
+      ((rc == 124 || rc == 137)) && result=TIMEOUT
+      ((rc == -1)) && result="not run"
+      add_row sets "$result" "$secs" "table at the end of sets.txt"
+      ;;
     *)
       echo "run.sh: unknown stage $stage" >&2
       exit 2
@@ -189,6 +202,11 @@ done
 {
   if [ -f "$logdir/bench.txt" ] && grep -q '==== simile GPU benchmark summary' "$logdir/bench.txt"; then
     sed -n '/==== simile GPU benchmark summary/,$p' "$logdir/bench.txt" | grep -v '^exit code'
+  fi
+  if [ -f "$logdir/sets.txt" ] && grep -q '^| N x 768' "$logdir/sets.txt"; then
+    echo
+    echo "==== target sets on the GPU (bench/target_sets.sh)"
+    sed -n '/^| N x 768/,$p' "$logdir/sets.txt" | grep -v '^exit code'
   fi
   echo
   echo "==== bench/gpu/run.sh: $(date -u +%Y-%m-%dT%H:%M:%SZ), $((SECONDS - start)) s, logs in $logdir ===="

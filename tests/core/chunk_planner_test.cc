@@ -194,5 +194,19 @@ TEST_CASE("SplitForRetry halves down to the floor, then says stop", "[chunk]") {
   REQUIRE(SplitForRetry(kMax, 1).rows == kMax / 2 + 1);
 }
 
+TEST_CASE("Resident rows cost only their extra bytes", "[chunk][residency]") {
+  ChunkPlanInput in = Input(1000000, kOverhead + 100 * 8);
+  CHECK(PlanChunks(in).status().code() == absl::StatusCode::kResourceExhausted);  // Not even one row.
+  in.rows_resident = true;
+  const absl::StatusOr<ChunkPlan> p = PlanChunks(in);
+  REQUIRE(p.ok());
+  CHECK(p->bytes_per_row == 8);
+  CHECK(p->rows_per_chunk == 100);
+  RequireCovers(*p, in);
+  in.bytes_per_row_extra = 0;  // Still at least one byte per row: the division stays defined.
+  CHECK(PlanChunks(in)->bytes_per_row == 1);
+  CHECK(MinChunkBytes(in) == in.fixed_bytes + 1);
+}
+
 }  // namespace
 }  // namespace simile

@@ -184,6 +184,8 @@ ServingConfig TestConfig() {
   ServingConfig c;
   c.policy.min_gpu_batch_one_query = 1;
   c.policy.min_gpu_batch_many_queries = 1;
+  c.policy.min_gpu_batch_resident_one_query = 1;
+  c.policy.min_gpu_batch_resident_many_queries = 1;
   c.policy.explore_fraction = 0.0;
   c.breaker.consecutive_failures_to_open = 3;
   c.breaker.window_failure_rate_to_open = 1.0;

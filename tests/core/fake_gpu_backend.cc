@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "core/host_resident_targets.h"
 
 namespace simile {
 namespace {
@@ -273,9 +274,34 @@ absl::StatusOr<uint64_t> FakeGpuBackend::Cosine(const ChunkArgs& args) {
     case Fault::kNone:
       break;
   }
-  const uint64_t written = Compute(args, fault == Fault::kShort);
+  uint64_t written = 0;
+  if (args.resident != nullptr) {
+    // Computed from the resident copy, so a test proves the chunk read it (and never the host rows).
+    absl::StatusOr<ChunkArgs> from_copy = HostResidentTargets::ReadFromCopy(args, this);
+    if (!from_copy.ok()) return from_copy.status();
+    written = Compute(*from_copy, fault == Fault::kShort);
+    resident_chunks_.fetch_add(1, std::memory_order_relaxed);
+  } else {
+    written = Compute(args, fault == Fault::kShort);
+  }
   rows_computed_.fetch_add(args.targets.rows, std::memory_order_relaxed);
   return written;
+}
+
+absl::StatusOr<std::shared_ptr<const ResidentTargets>> FakeGpuBackend::MakeResident(
+    const MatrixView& targets, absl::Span<const float> /*norms*/) {
+  uploads_attempted_.fetch_add(1, std::memory_order_relaxed);
+  {
+    MutexLock lock(&mu_);
+    if (fail_uploads_) return absl::ResourceExhaustedError("fake cudaErrorMemoryAllocation: resident set upload");
+  }
+  if (!Available()) return absl::UnavailableError("fake GPU unavailable");
+  return std::make_shared<const HostResidentTargets>(this, targets, &resident_bytes_);
+}
+
+void FakeGpuBackend::SetFailUploads(bool fail) {
+  MutexLock lock(&mu_);
+  fail_uploads_ = fail;
 }
 
 }  // namespace simile

@@ -114,6 +114,9 @@ class FakeGpuBackend final : public Backend {
   [[nodiscard]] DeviceMemoryModel MemoryModel(uint32_t q, uint32_t dim,
                                               uint32_t top_k) const override;
   [[nodiscard]] DeviceMemoryQuery* memory_query() override { return &memory_; }
+  // Keeps a host copy (core/host_resident_targets.h) that chunks with ChunkArgs::resident compute from.
+  [[nodiscard]] absl::StatusOr<std::shared_ptr<const ResidentTargets>> MakeResident(
+      const MatrixView& targets, absl::Span<const float> norms) override;
   [[nodiscard]] absl::StatusOr<uint64_t> Cosine(const ChunkArgs& args) override;
 
   FakeDeviceMemory& memory() { return memory_; }
@@ -140,6 +143,8 @@ class FakeGpuBackend final : public Backend {
   void SetLatency(absl::Duration per_call, absl::Duration per_row = absl::ZeroDuration());
   // Runs at the start of every call with the call's args and number; empty to remove.
   void SetCallHook(std::function<void(const ChunkArgs&, uint64_t call)> hook);
+  // MakeResident fails with kResourceExhausted while set.
+  void SetFailUploads(bool fail);
 
   // ---- Observations.
   [[nodiscard]] uint64_t calls() const { return calls_.load(std::memory_order_relaxed); }
@@ -147,6 +152,11 @@ class FakeGpuBackend final : public Backend {
     return rows_computed_.load(std::memory_order_relaxed);
   }
   [[nodiscard]] std::vector<FakeGpuCall> CallLog() const;
+  [[nodiscard]] uint64_t uploads_attempted() const { return uploads_attempted_.load(std::memory_order_relaxed); }
+  // Chunks computed from a resident copy.
+  [[nodiscard]] uint64_t resident_chunks() const { return resident_chunks_.load(std::memory_order_relaxed); }
+  // Bytes of the resident copies alive now (the cache's and those chunks still hold).
+  [[nodiscard]] uint64_t resident_bytes() const { return resident_bytes_.load(std::memory_order_relaxed); }
 
  private:
   enum class Fault : uint8_t { kNone, kOom, kError, kDeviceLost, kShort };
@@ -174,12 +184,16 @@ class FakeGpuBackend final : public Backend {
   absl::Duration latency_per_row_ ABSL_GUARDED_BY(mu_) = absl::ZeroDuration();
   std::function<void(const ChunkArgs&, uint64_t)> hook_ ABSL_GUARDED_BY(mu_);
   std::vector<FakeGpuCall> log_ ABSL_GUARDED_BY(mu_);
+  bool fail_uploads_ ABSL_GUARDED_BY(mu_) = false;
 
   // Relaxed: `available_` is a flag read on its own (no data is published through it); the
   // counters are plain event counts.
   std::atomic<bool> available_{true};
   std::atomic<uint64_t> calls_{0};
   std::atomic<uint64_t> rows_computed_{0};
+  std::atomic<uint64_t> uploads_attempted_{0};
+  std::atomic<uint64_t> resident_chunks_{0};
+  std::atomic<uint64_t> resident_bytes_{0};
 };
 
 }  // namespace simile

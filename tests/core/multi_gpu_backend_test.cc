@@ -4,6 +4,7 @@
 #include "core/multi_gpu_backend.h"
 
 #include <catch2/catch.hpp>
+#include <cmath>
 #include <cstdint>
 #include <memory>
 #include <random>
@@ -120,6 +121,51 @@ TEST_CASE("MultiGpuBackend passes other errors through and reports the smallest 
   CHECK_FALSE(MultiGpuBackend::Create({}).ok());
   CpuBackend* no_cpu = nullptr;
   CHECK_FALSE(MultiGpuBackend::Create({no_cpu}).ok());
+}
+
+TEST_CASE("MultiGpuBackend replicates a resident set on every device and reads each device's own copy",
+          "[multi_gpu][residency]") {
+  FakeGpuBackend a;
+  FakeGpuBackend b;
+  std::unique_ptr<MultiGpuBackend> multi = Make({&a, &b});
+  Chunk whole(42);
+  absl::StatusOr<std::shared_ptr<const ResidentTargets>> resident =
+      multi->MakeResident(whole.args.targets, {});
+  REQUIRE(resident.ok());
+  CHECK((*resident)->owner() == multi.get());
+  CHECK((*resident)->rows() == 50);
+  CHECK(a.resident_bytes() == 50 * 8 * sizeof(float));
+  CHECK(b.resident_bytes() == 50 * 8 * sizeof(float));
+  const std::vector<double> ref = testing::ReferenceCosine(whole.queries, whole.targets, 8);
+  for (int i = 0; i < 4; ++i) {
+    // Rows [10, 30) of the set, read from the resident copies (the host rows are poisoned).
+    Chunk c(42);
+    std::vector<float> poisoned(20 * 8, std::nanf(""));
+    c.args.targets = MatrixView{poisoned.data(), 20, 8};
+    c.args.target_offset = 10;
+    c.args.resident = resident->get();
+    REQUIRE(multi->Cosine(c.args).value() == 40);
+    for (uint32_t q = 0; q < 2; ++q) {
+      for (uint32_t t = 0; t < 20; ++t) CHECK(c.scores[q * 50 + t] == Approx(ref[q * 50 + 10 + t]).margin(1e-5));
+    }
+  }
+  CHECK(a.resident_chunks() == 2);
+  CHECK(b.resident_chunks() == 2);
+  resident->reset();
+  CHECK(a.resident_bytes() == 0);
+  CHECK(b.resident_bytes() == 0);
+}
+
+TEST_CASE("MultiGpuBackend: a resident upload is all or nothing", "[multi_gpu][residency]") {
+  FakeGpuBackend a;
+  FakeGpuBackend b;
+  b.SetFailUploads(true);
+  std::unique_ptr<MultiGpuBackend> multi = Make({&a, &b});
+  Chunk whole(43);
+  absl::StatusOr<std::shared_ptr<const ResidentTargets>> resident =
+      multi->MakeResident(whole.args.targets, {});
+  CHECK(resident.status().code() == absl::StatusCode::kResourceExhausted);
+  CHECK(a.resident_bytes() == 0);  // a's replica was freed.
 }
 
 }  // namespace

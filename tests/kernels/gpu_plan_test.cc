@@ -223,5 +223,24 @@ TEST_CASE("Bad calls and options are invalid arguments") {
   CHECK(!bad.Validate().ok());
 }
 
+TEST_CASE("Resident targets: no target buffers on the device or in pinned memory") {
+  for (const uint32_t top_k : {0u, 10u}) {
+    const GpuCallPlan streamed = Plan(4, 768, 100000, top_k);
+    absl::StatusOr<GpuCallPlan> resident = PlanGpuCall(4, 768, 100000, top_k, {}, /*resident_targets=*/true);
+    REQUIRE(resident.ok());
+    CHECK(resident->resident_targets);
+    CHECK(resident->device.targets[0] == 0);
+    CHECK(resident->device.targets[1] == 0);
+    CHECK(resident->pinned.targets[0] == 0);
+    CHECK(resident->sub_rows == streamed.sub_rows);
+    const uint64_t buffers = 2 * streamed.sub_rows * 768 * sizeof(float);
+    CHECK(resident->device.total_bytes + buffers <= streamed.device.total_bytes);
+    CHECK(resident->pinned.total_bytes + buffers <= streamed.pinned.total_bytes);
+    // The memory model (what the executor plans with, minus the rows for resident targets) still bounds it.
+    const DeviceMemoryModel m = GpuMemoryModel(4, 768, top_k, {});
+    CHECK(resident->device.total_bytes <= m.fixed_bytes + resident->sub_rows * m.bytes_per_row_extra);
+  }
+}
+
 }  // namespace
 }  // namespace simile::kernels

@@ -155,7 +155,7 @@ std::vector<float> FastRandom(uint64_t rows, uint32_t dim, uint64_t seed) {
 
 ChunkResult RunChunk(Backend& backend, const std::vector<float>& queries,
                      const std::vector<float>& targets, uint32_t dim, uint32_t top_k,
-                     uint32_t target_offset, uint64_t extra_ld) {
+                     uint32_t target_offset, uint64_t extra_ld, const ResidentTargets* resident) {
   const auto q = static_cast<uint32_t>(queries.size() / dim);
   const auto n = static_cast<uint32_t>(targets.size() / dim);
   ChunkResult r;
@@ -164,6 +164,7 @@ ChunkResult RunChunk(Backend& backend, const std::vector<float>& queries,
   args.targets = MatrixView{targets.data(), n, dim};
   args.target_offset = target_offset;
   args.top_k = top_k;
+  args.resident = resident;
   const float nan = std::numeric_limits<float>::quiet_NaN();
   if (top_k == 0) {
     args.out.ld = n + extra_ld;

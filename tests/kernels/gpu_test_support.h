@@ -57,9 +57,11 @@ struct ChunkResult {
   std::vector<uint32_t> top_indices;  // top_k > 0: q * k_eff.
   std::vector<float> top_scores;
 };
+// `resident` (may be null): the chunk's rows are rows [target_offset, ...) of this resident set.
 ChunkResult RunChunk(Backend& backend, const std::vector<float>& queries,
                      const std::vector<float>& targets, uint32_t dim, uint32_t top_k,
-                     uint32_t target_offset = 0, uint64_t extra_ld = 0);
+                     uint32_t target_offset = 0, uint64_t extra_ld = 0,
+                     const ResidentTargets* resident = nullptr);
 
 // Runs one random case (uniform data from `seed`) on `gpu` and on the CPU and checks the results
 // (CheckSameResults with tolerance 1e-5 unless given).

@@ -49,7 +49,7 @@ TEST_CASE("GetStatus reports configuration, GPU state, decisions and measured la
   CHECK(status.counts().cpu_chunks() == 5);
   CHECK(status.counts().gpu_chunks() == 0);
 
-  REQUIRE(status.operations_size() == 2);
+  REQUIRE(status.operations_size() == 4);  // one_query, many_queries and their resident variants.
   int64_t cpu_calls = 0;
   for (const auto& op : status.operations()) {
     for (const auto& cls : op.size_classes()) {

@@ -41,6 +41,23 @@ TEST_CASE("An invalid value is reported with the field's name", "[config]") {
   CHECK(c.status().message() == "config f.pbtxt: limits.max_queries must be >= 1");
 }
 
+TEST_CASE("Target-set residency and its dispatch thresholds are configurable and checked", "[config]") {
+  absl::StatusOr<ServingConfig> c = ParseServingConfig(
+      "target_set_residency { max_fraction_of_device: 0.25 max_bytes: 1000 }\n"
+      "dispatch_policy { min_gpu_batch_resident_one_query: 7 min_gpu_batch_resident_many_queries: 3 }",
+      "f.pbtxt");
+  REQUIRE(c.ok());
+  CHECK(c->residency.max_fraction_of_device == 0.25);
+  CHECK(c->residency.CapFor(1 << 20) == 1000);      // The absolute cap is smaller.
+  CHECK(c->residency.CapFor(2000) == 500);          // The fraction's is smaller.
+  CHECK(c->policy.MinGpuBatch(Operation::kOneQueryResident) == 7);
+  CHECK(c->policy.MinGpuBatch(Operation::kManyQueriesResident) == 3);
+  absl::StatusOr<ServingConfig> bad =
+      ParseServingConfig("target_set_residency { max_fraction_of_device: 0.95 }", "f.pbtxt");
+  REQUIRE_FALSE(bad.ok());
+  CHECK_THAT(std::string(bad.status().message()), Catch::Contains("target_set_residency.max_fraction_of_device"));
+}
+
 TEST_CASE("A missing file is NOT_FOUND", "[config]") {
   CHECK(LoadServingConfig("/nonexistent/simile.pbtxt").status().code() ==
         absl::StatusCode::kNotFound);

@@ -11,7 +11,9 @@
 #include <vector>
 
 #include "client/simile_client.h"
+#include "simile/v1/admin.grpc.pb.h"
 #include "simile/v1/target_sets.grpc.pb.h"
+#include "tests/server/metrics_text.h"
 #include "tests/server/server_fixture.h"
 #include "tests/testing/cosine_reference.h"
 
@@ -281,6 +283,71 @@ TEST_CASE("The C++ client uploads a set and queries it like inline targets", "[t
   CHECK(list->sets_size() == 1);
   REQUIRE(simile.DeleteTargetSet("cpp").ok());
   CHECK(simile.Cosine(on_set).status().code() == absl::StatusCode::kNotFound);
+}
+
+TEST_CASE("On a (simulated) GPU a set is uploaded once, then read resident; delete frees it",
+          "[target_sets][residency]") {
+  // The simulated GPU computes with the CPU kernel from its own copy of the set (core/simulated_gpu_backend.h),
+  // so the resident path runs for real here; the CUDA backend's own copy is tested on a GPU.
+  ServerFixture server(R"pb(
+    fault_injection { simulate_gpu: true simulated_gpu_memory_bytes: 67108864 }
+    chunking { gpu_headroom_bytes: 0 }
+    dispatch_policy { min_gpu_batch_resident_one_query: 1 min_gpu_batch_resident_many_queries: 1 explore_fraction: 0 }
+  )pb");
+  SetsClient sets(server);
+  constexpr uint32_t kDim = 24, kRows = 2000, kQ = 2;
+  const std::vector<float> targets = Random(size_t{kRows} * kDim, 21);
+  const std::vector<float> queries = Random(size_t{kQ} * kDim, 22);
+  v1::TargetSetInfo info;
+  REQUIRE(sets.Upload("gpu-docs", targets, kDim, 500, false, &info).ok());
+  CHECK(info.resident_on_size() == 1);  // Host only until a request takes it to the GPU.
+
+  const std::vector<double> expected = ReferenceCosine(queries, targets, kDim);
+  for (int i = 0; i < 3; ++i) {
+    v1::CosineResponse response;
+    REQUIRE(server.Cosine(QueryOnSet(queries, kQ, kDim, "gpu-docs"), &response).ok());
+    INFO("rule " << response.report().rule());
+    CHECK(response.report().backend() == v1::BACKEND_GPU);
+    CHECK(response.report().target_set_uploaded() == (i == 0));
+    CHECK(response.report().targets_resident() == (i > 0));
+    const std::vector<float> got = ScoresOf(response);
+    REQUIRE(got.size() == expected.size());
+    for (size_t e = 0; e < got.size(); ++e) REQUIRE(std::abs(got[e] - expected[e]) <= 1e-5);
+  }
+  v1::TargetSetInfo described;
+  {
+    grpc::ClientContext context;
+    v1::DescribeTargetSetRequest request;
+    request.set_name("gpu-docs");
+    REQUIRE(sets.stub().DescribeTargetSet(&context, request, &described).ok());
+  }
+  REQUIRE(described.resident_on_size() == 2);
+  CHECK(described.resident_on(1) == "gpu");
+  std::string text = server.server().ScrapeMetrics();
+  CHECK(SampleValue(text, R"(simile_target_sets{location="gpu"})") == 1.0);
+  CHECK(SampleValue(text, R"(simile_target_set_bytes{location="gpu"})") == double{kRows} * kDim * sizeof(float));
+  CHECK(SampleValue(text, R"(simile_target_set_gpu_uploads_total{result="ok"})") == 1.0);
+  CHECK(SampleValue(text, R"(simile_target_set_limit_bytes{location="gpu"})") == 67108864 / 2);
+  {
+    grpc::ClientContext context;
+    v1::ServerStatus status;
+    REQUIRE(v1::Admin::NewStub(server.channel())->GetStatus(&context, v1::GetStatusRequest(), &status).ok());
+    CHECK(status.target_sets().sets() == 1);
+    CHECK(status.target_sets().rows() == kRows);
+    CHECK(status.target_sets().gpu_sets() == 1);
+    CHECK(status.target_sets().gpu_uploads() == 1);
+    CHECK(status.target_sets().gpu_limit_bytes() == 67108864 / 2);
+    CHECK_FALSE(status.target_sets().persistent());
+  }
+
+  grpc::ClientContext context;
+  v1::DeleteTargetSetRequest request;
+  request.set_name("gpu-docs");
+  v1::DeleteTargetSetResponse deleted;
+  REQUIRE(sets.stub().DeleteTargetSet(&context, request, &deleted).ok());
+  text = server.server().ScrapeMetrics();
+  CHECK(SampleValue(text, R"(simile_target_sets{location="gpu"})") == 0.0);
+  CHECK(SampleValue(text, R"(simile_target_set_bytes{location="gpu"})") == 0.0);
 }
 
 }  // namespace
