@@ -3,11 +3,15 @@
 // under a small cap, CPU fallback reading host rows; every result against the float64 reference.
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <memory>
 #include <random>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "core/executor.h"
+#include "core/mutex.h"
 #include "core/target_set_store.h"
 #include "tests/core/executor_test_util.h"
 
@@ -224,6 +228,60 @@ TEST_CASE("Executor residency: without a GPU a set runs on the CPU, resident in 
   CHECK(r.targets_resident);
   CHECK_FALSE(h.executor->IsResidentOnGpu("docs", 1));
   CHECK(h.executor->Snapshot().residency_cap_bytes == 0);
+}
+
+TEST_CASE("Executor residency: concurrent queries stay correct while sets are evicted, replaced and forgotten",
+          "[executor][residency][concurrency]") {
+  // Three sets and a cap that holds two: every few requests evict one, while another thread keeps dropping
+  // copies (as deletes and appends do). Readers hold their copy to the end of their request, so every result
+  // must still be exact.
+  std::mt19937_64 rng(20);
+  std::vector<Problem> problems;
+  std::vector<std::shared_ptr<TargetSetVersion>> sets;
+  for (int i = 0; i < 3; ++i) {
+    problems.push_back(RandomProblem(rng, 1 + i % 2, 150, 16));
+    sets.push_back(SetOf(problems.back(), "set" + std::to_string(i)));
+  }
+  ServingConfig config = TestConfig();
+  config.residency.max_bytes = 2 * sets[0]->bytes() + 100;
+  ExecutorHarness h(config);
+  std::atomic<bool> stop{false};
+  std::vector<std::string> failures;
+  Mutex failures_mu;
+  auto query = [&](int thread) {
+    for (int i = 0; i < 60; ++i) {
+      const int which = (thread + i) % 3;
+      const CosineTask task = TaskOn(problems[which], *sets[which], i % 2 == 0 ? 0 : 4);
+      Results results(task);
+      absl::StatusOr<ExecutionReport> report = h.Run(task, &results);
+      std::string failure = report.ok() ? CheckResults(Reference(problems[which]), task, results)
+                                        : report.status().ToString();
+      if (!failure.empty()) {
+        MutexLock lock(&failures_mu);
+        failures.push_back(std::move(failure));
+      }
+    }
+  };
+  std::thread forgetter([&] {
+    // Relaxed: a stop flag; the threads share no other data through it.
+    for (int i = 0; !stop.load(std::memory_order_relaxed); ++i) {
+      h.executor->ForgetTargetSet("set" + std::to_string(i % 3), 0);
+      std::this_thread::yield();
+    }
+  });
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) threads.emplace_back(query, t);
+  for (std::thread& t : threads) t.join();
+  stop.store(true, std::memory_order_relaxed);
+  forgetter.join();
+  for (const std::string& f : failures) FAIL_CHECK(f);
+  const ExecutorSnapshot s = h.executor->Snapshot();
+  CHECK(s.residency.bytes <= config.residency.max_bytes);
+  CHECK(s.residency.uploads >= 3);
+  h.executor->ForgetTargetSet("set0", 0);
+  h.executor->ForgetTargetSet("set1", 0);
+  h.executor->ForgetTargetSet("set2", 0);
+  CHECK(h.gpu.resident_bytes() == 0);  // Nothing leaked once every reader is done.
 }
 
 }  // namespace
