@@ -195,6 +195,18 @@ absl::StatusOr<v1::ListTargetSetsResponse> SimileClient::ListTargetSets(
   return response;
 }
 
+absl::StatusOr<v1::TargetSetInfo> SimileClient::DescribeTargetSet(absl::string_view name,
+                                                                 std::optional<absl::Duration> deadline) const {
+  grpc::ClientContext context;
+  PrepareContext(deadline, &context);
+  v1::DescribeTargetSetRequest request;
+  request.set_name(std::string(name));
+  v1::TargetSetInfo response;
+  const grpc::Status s = sets_stub_->DescribeTargetSet(&context, request, &response);
+  if (!s.ok()) return FromGrpcStatus(s);
+  return response;
+}
+
 absl::StatusOr<ServingStatus> SimileClient::Health(absl::string_view service,
                                                    std::optional<absl::Duration> deadline) const {
   grpc::ClientContext context;

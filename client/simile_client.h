@@ -125,6 +125,9 @@ class SimileClient {
                                              std::optional<absl::Duration> deadline = std::nullopt) const;
   [[nodiscard]] absl::StatusOr<v1::ListTargetSetsResponse> ListTargetSets(
       std::optional<absl::Duration> deadline = std::nullopt) const;
+  // One set's rows, dim, bytes, version and where it is resident; NOT_FOUND if there is none.
+  [[nodiscard]] absl::StatusOr<v1::TargetSetInfo> DescribeTargetSet(
+      absl::string_view name, std::optional<absl::Duration> deadline = std::nullopt) const;
 
   [[nodiscard]] const std::shared_ptr<grpc::Channel>& channel() const { return channel_; }
   [[nodiscard]] const ClientOptions& options() const { return options_; }

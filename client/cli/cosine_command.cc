@@ -78,8 +78,12 @@ int RunCosine() {
   client::CosineArgs args;
   args.queries = inputs->queries.data;
   args.q = static_cast<uint32_t>(inputs->queries.rows);  // ReadNpy keeps shapes below 2^32.
-  args.targets = inputs->targets.data;
-  args.n = static_cast<uint32_t>(inputs->targets.rows);
+  // A target set stays on the server: the request carries none, and the local targets serve --check only.
+  args.target_set = absl::GetFlag(FLAGS_target_set);
+  if (args.target_set.empty()) {
+    args.targets = inputs->targets.data;
+    args.n = static_cast<uint32_t>(inputs->targets.rows);
+  }
   args.dim = static_cast<uint32_t>(inputs->queries.cols);
   args.top_k = absl::GetFlag(FLAGS_top_k);
   args.placement = *placement;
@@ -96,7 +100,15 @@ int RunCosine() {
   }
   if (absl::GetFlag(FLAGS_check)) {
     const double tolerance = absl::GetFlag(FLAGS_check_tolerance);
-    const client::CheckOutcome outcome = client::CheckCosineResult(args, *result, tolerance);
+    client::CosineArgs reference = args;  // With a target set: the local copy of what it holds.
+    reference.targets = inputs->targets.data;
+    reference.n = static_cast<uint32_t>(inputs->targets.rows);
+    if (reference.n != result->num_targets) {
+      absl::FPrintF(stderr, "simile cosine: check failed: the server scored %d targets, the local targets have %d\n",
+                    result->num_targets, reference.n);
+      return kExitFailure;
+    }
+    const client::CheckOutcome outcome = client::CheckCosineResult(reference, *result, tolerance);
     absl::PrintF("check: max abs error %.3g vs float64 reference (tolerance %.3g): %s\n",
                  outcome.max_abs_error, tolerance, outcome.ok() ? "OK" : "FAILED");
     if (!outcome.ok()) {

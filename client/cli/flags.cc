@@ -65,3 +65,10 @@ ABSL_FLAG(double, check_tolerance, 1e-5, "cosine: the largest absolute error --c
 
 ABSL_FLAG(std::string, service, "",
           "health: the service to ask about; empty: the server as a whole.");
+
+ABSL_FLAG(std::string, target_set, "",
+          "cosine: score the queries against this server-side target set instead of sending targets; "
+          "--targets or --n/--dim/--seed then describe the set's data for --check only.");
+ABSL_FLAG(bool, append, false, "sets upload: append the rows to the existing set (its next version).");
+ABSL_FLAG(uint32_t, chunk_rows, 1024,
+          "sets upload: rows per streamed message (keep each under the server's 4 MiB default).");

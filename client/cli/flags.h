@@ -41,6 +41,10 @@ ABSL_DECLARE_FLAG(double, check_tolerance);
 // health.
 ABSL_DECLARE_FLAG(std::string, service);
 
+ABSL_DECLARE_FLAG(std::string, target_set);
+ABSL_DECLARE_FLAG(bool, append);
+ABSL_DECLARE_FLAG(uint32_t, chunk_rows);
+
 namespace simile::cli {
 
 // Client options from the flags every subcommand shares (TLS).

@@ -27,7 +27,7 @@ double Milliseconds(uint64_t nanoseconds) { return static_cast<double>(nanosecon
 
 void PrintSummary(const client::CosineArgs& args, const client::CosineResult& result) {
   const v1::ExecutionReport& r = result.report;
-  absl::PrintF("cosine: Q=%d N=%d dim=%d top_k=%d placement=%s encoding=%s\n", args.q, args.n,
+  absl::PrintF("cosine: Q=%d N=%d dim=%d top_k=%d placement=%s encoding=%s\n", args.q, result.num_targets,
                args.dim, args.top_k, client::PlacementName(args.placement),
                client::EncodingName(args.encoding));
   absl::PrintF(
@@ -37,6 +37,12 @@ void PrintSummary(const client::CosineArgs& args, const client::CosineResult& re
       r.cpu_chunks(), r.chunk_retries(),
       Short(v1::FallbackReason_Name(r.fallback()), "FALLBACK_REASON_"),
       r.fallback_detail().empty() ? "" : absl::StrFormat(" (%s)", r.fallback_detail()));
+  if (!r.target_set().empty()) {
+    absl::PrintF("target set: %s version %d, %s\n", r.target_set(), r.target_set_version(),
+                 r.target_set_uploaded() ? "uploaded to the GPU by this request"
+                 : r.targets_resident()  ? "already resident (no target bytes moved)"
+                                         : "streamed to the GPU");
+  }
   absl::PrintF(
       "time: server compute %.3f ms, server queue %.3f ms, client round trip %.3f ms (first call: "
       "includes connecting)\n",
