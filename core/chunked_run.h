@@ -42,6 +42,11 @@ struct ChunkedRunParams {
   uint64_t primary_min_rows = 1;        // Out-of-memory split floor.
   uint64_t cpu_rows_per_chunk = 1;      // Chunk size of work that runs on the CPU.
   DispatcherCounters* counters = nullptr;
+  // The targets are not checked finite yet: the CPU backend checks each chunk during its pass
+  // (ChunkArgs::check_targets_finite). Only with the CPU as primary and a CPU that
+  // ChecksTargetsFinite(); otherwise RunChunked fails with INTERNAL before running anything, so no
+  // other backend sees unchecked data.
+  bool check_targets_finite = false;
 };
 
 // What happened to the primary backend (the circuit breaker and tracker need it).
@@ -51,6 +56,9 @@ struct ChunkedRunResult {
   bool primary_out_of_memory = false;
   uint32_t primary_chunks_ok = 0;
   std::string primary_error;  // The first primary failure's message.
+  // With check_targets_finite: a chunk's targets hold a NaN or an infinity. status is then
+  // INVALID_ARGUMENT without the position; the caller finds the first bad value (CheckFinite).
+  bool targets_non_finite = false;
 };
 
 // Fills report->{chunks, gpu_chunks, cpu_chunks, chunk_retries, fallback, fallback_detail}.

@@ -84,6 +84,10 @@ class Executor {
   // Everything above, each part consistent in itself.
   [[nodiscard]] ExecutorSnapshot Snapshot() const;
 
+  // Whether a GPU backend exists and is usable now (cheap: for callers deciding whether work is
+  // sure to stay on the CPU).
+  [[nodiscard]] bool GpuUsable() const;
+
  private:
   // The configuration a request runs on, with what is built from it. Immutable once published,
   // except for the ticker and the VRAM monitor, which are thread-safe.
@@ -101,11 +105,10 @@ class Executor {
   [[nodiscard]] absl::StatusOr<std::shared_ptr<const Runtime>> BuildRuntime(
       std::shared_ptr<const ServingConfig> config) const;
 
-  [[nodiscard]] bool GpuUsable() const;
   [[nodiscard]] absl::StatusOr<ExecutionReport> RunWithDecision(
       const CosineTask& task, const ResultBuffers& out, const RequestContext& context,
       const Runtime& runtime, const DispatchContext& dc, Decision decision,
-      absl::Duration decision_time) const;
+      absl::Duration decision_time, bool check_targets_in_kernel) const;
 
   const Components c_;
   std::unique_ptr<PerformanceTracker> tracker_;
