@@ -138,8 +138,9 @@ TEST_CASE("Readers keep their version while appends and deletes run", "[target_s
         absl::StatusOr<TargetSetUpload> upload = store.BeginAppend("live");
         if (!upload.ok()) continue;
         const std::vector<float> rows(5 * kDim, 0.0f);  // Each append adds 5 zero rows.
-        REQUIRE(upload->AddRows(MatrixView{rows.data(), 5, kDim}).ok());
-        REQUIRE(store.Commit(*std::move(upload)).ok());
+        // Counted, not REQUIREd: Catch2's assertions are not thread-safe (TSan reports them from threads).
+        if (!upload->AddRows(MatrixView{rows.data(), 5, kDim}).ok()) bad.fetch_add(1);
+        if (!store.Commit(*std::move(upload)).ok()) bad.fetch_add(1);
       }
     });
   }
