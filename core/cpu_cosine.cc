@@ -192,8 +192,11 @@ void Scores(const KernelSet& kernels, MatrixView queries, MatrixView targets, fl
 
   if (queries.rows == 1) {  // Memory bound: one fused pass over the targets.
     const size_t grain = SingleQueryGrain(plan, n, dim);
-    RunItems(pool, plan, (n + grain - 1) / grain, [&](size_t chunk) {
-      const size_t begin = chunk * grain;
+    const size_t chunks = (n + grain - 1) / grain;
+    RunItems(pool, plan, chunks, [&](size_t item) {
+      // Last chunk first: the targets were just copied in by protobuf, and their end is the part
+      // most likely to be still in cache.
+      const size_t begin = (chunks - 1 - item) * grain;
       ScoreOneQuery(kernels, q, targets, begin, std::min(n, begin + grain), non_finite,
                     [&](size_t first, size_t count, const float* s) {
                       std::memcpy(scores + first, s, count * sizeof(float));
