@@ -8,6 +8,10 @@
 // - absl::StatusCode::kUnavailable: the device is unusable (sticky CUDA error, device lost). The
 // backend reports
 //   Available() == false from then on.
+// - absl::StatusCode::kInvalidArgument, only from a backend that ChecksTargetsFinite() and only
+//   when the chunk asked for it (ChunkArgs::check_targets_finite): a target value is NaN or
+//   infinite. The results are not to be used; the executor finds the first bad value and reports
+//   the request invalid.
 // - any other code: this chunk failed; the device may still work.
 // On success the backend returns how many result values it wrote, which the executor checks against
 // what the chunk must produce, so that a short result is never taken for a full one.
@@ -66,6 +70,10 @@ struct ChunkArgs {
   // are its rows [target_offset, target_offset + targets.rows). The backend reads them there instead of
   // copying `targets`.
   const ResidentTargets* resident = nullptr;
+  // True when the targets have not been checked finite yet: the backend checks them during its own
+  // pass over them (kInvalidArgument if one is not). The executor sets it only for a backend that
+  // ChecksTargetsFinite(), i.e. the CPU: a GPU never receives unchecked data.
+  bool check_targets_finite = false;
 
   // The number of result values a successful call must report.
   [[nodiscard]] uint64_t ExpectedResults() const {
@@ -113,6 +121,8 @@ class Backend {
   [[nodiscard]] virtual absl::StatusOr<std::shared_ptr<const ResidentTargets>> MakeResident(
       const MatrixView& targets, absl::Span<const float> norms);
 
+  // Whether Cosine honours ChunkArgs::check_targets_finite.
+  [[nodiscard]] virtual bool ChecksTargetsFinite() const { return false; }
   // Computes one chunk (see the error contract above). Returns the number of result values written.
   [[nodiscard]] virtual absl::StatusOr<uint64_t> Cosine(const ChunkArgs& args) = 0;
 };

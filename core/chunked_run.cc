@@ -39,6 +39,7 @@ absl::Status Runner::RunChunk(Backend* backend, uint32_t begin, uint32_t count) 
   args.top_k = task_.top_k;
   // Only the backend that made the resident copy reads it; the CPU fallback reads the host rows.
   if (backend == p_.primary && p_.resident != nullptr) args.resident = p_.resident;
+  args.check_targets_finite = p_.check_targets_finite;
   const bool whole = begin == 0 && count == task_.targets.rows;
   if (task_.top_k == 0) {
     args.out.scores = p_.out.scores.data() + begin;
@@ -75,6 +76,11 @@ void Runner::CountDone(Backend* backend) {
 
 absl::Status Runner::RunOnCpu(uint32_t begin, uint32_t count, absl::string_view why) {
   if (absl::Status s = RunChunk(p_.cpu, begin, count); !s.ok()) {
+    // Bad input, not a failure of the CPU path (see Backend's error contract).
+    if (p_.check_targets_finite && s.code() == absl::StatusCode::kInvalidArgument) {
+      result_.targets_non_finite = true;
+      return s;
+    }
     return absl::InternalError(absl::StrCat("the CPU backend failed on target rows [", begin, ", ",
                                             begin + count, ")", why, ": ", s.message()));
   }
@@ -85,6 +91,11 @@ absl::Status Runner::RunOnCpu(uint32_t begin, uint32_t count, absl::string_view 
 ChunkedRunResult Runner::Run() {
   const uint32_t n = task_.targets.rows;
   const bool primary_is_cpu = p_.primary == p_.cpu;
+  if (p_.check_targets_finite && (!primary_is_cpu || !p_.cpu->ChecksTargetsFinite())) {
+    result_.status = absl::InternalError(
+        "unchecked targets were about to reach a backend that does not check them");
+    return result_;
+  }
   bool use_primary = true;
   uint64_t primary_rows = std::max<uint64_t>(1, p_.primary_rows_per_chunk);
   const uint64_t cpu_rows = std::max<uint64_t>(1, p_.cpu_rows_per_chunk);

@@ -45,6 +45,11 @@ struct ChunkedRunParams {
   // The task's targets as resident in the primary backend's memory (a target set), or null. Passed to the
   // primary's chunks only; chunks that fall back to the CPU read the host rows.
   const ResidentTargets* resident = nullptr;
+  // The targets are not checked finite yet: the CPU backend checks each chunk during its pass
+  // (ChunkArgs::check_targets_finite). Only with the CPU as primary and a CPU that
+  // ChecksTargetsFinite(); otherwise RunChunked fails with INTERNAL before running anything, so no
+  // other backend sees unchecked data.
+  bool check_targets_finite = false;
 };
 
 // What happened to the primary backend (the circuit breaker and tracker need it).
@@ -54,6 +59,9 @@ struct ChunkedRunResult {
   bool primary_out_of_memory = false;
   uint32_t primary_chunks_ok = 0;
   std::string primary_error;  // The first primary failure's message.
+  // With check_targets_finite: a chunk's targets hold a NaN or an infinity. status is then
+  // INVALID_ARGUMENT without the position; the caller finds the first bad value (CheckFinite).
+  bool targets_non_finite = false;
 };
 
 // Fills report->{chunks, gpu_chunks, cpu_chunks, chunk_retries, fallback, fallback_detail}.

@@ -19,6 +19,8 @@ class CpuBackend final : public Backend {
   [[nodiscard]] BackendKind kind() const override { return BackendKind::kCpu; }
   [[nodiscard]] std::string description() const override;
   [[nodiscard]] bool Available() const override { return true; }
+  // The kernel checks unchecked targets in its own pass (core/cpu_cosine.h, *CheckingTargets).
+  [[nodiscard]] bool ChecksTargetsFinite() const override { return true; }
   [[nodiscard]] absl::StatusOr<uint64_t> Cosine(const ChunkArgs& args) override;
 
  private:

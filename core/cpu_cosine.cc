@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -31,7 +32,7 @@ namespace {
 // Tuning constants.
 
 // Below this many multiply-adds (Q * N * dim) a call stays on the calling thread.
-constexpr uint64_t kMinParallelWork = uint64_t{1} << 17;
+constexpr uint64_t kMinParallelWork = kCpuCosineMinParallelMacs;
 // Single query: targets per ParallelFor chunk are about this many floats (4 MiB), at least
 // kMinChunkRows rows.
 constexpr size_t kChunkFloats = size_t{1} << 20;
@@ -61,9 +62,10 @@ CpuIsa SelectIsa() {
 // The single-query pass.
 
 // Single-query pass over targets [begin, end): calls emit(first_row, count, scores) per sub-range.
+// `non_finite` null: the targets are known finite; else see PrepareBlock (a bad row scores 0).
 template <typename Emit>
 void ScoreOneQuery(const KernelSet& kernels, const PreparedQueries& q, MatrixView targets,
-                   size_t begin, size_t end, Emit emit) {
+                   size_t begin, size_t end, std::atomic<bool>* non_finite, Emit emit) {
   const size_t dim = targets.dim;
   float dots[kSubRows];
   float sqs[kSubRows];
@@ -71,9 +73,16 @@ void ScoreOneQuery(const KernelSet& kernels, const PreparedQueries& q, MatrixVie
     const size_t n = std::min(kSubRows, end - s);
     kernels.dots_and_squared_norms(q.rows[0], targets.Row(s), n, dim, dots, sqs);
     for (size_t j = 0; j < n; ++j) {
-      dots[j] = IsSafeSquaredNorm(sqs[j])
-                    ? ClampScore(dots[j] * q.scale[0] / std::sqrt(sqs[j]))
-                    : SlowCosine(q.rows[0], q.norm[0], targets.Row(s + j), dim);
+      if (IsSafeSquaredNorm(sqs[j])) {
+        dots[j] = ClampScore(dots[j] * q.scale[0] / std::sqrt(sqs[j]));
+      } else if (non_finite != nullptr && !RowIsFinite(targets.Row(s + j), dim)) {
+        // A NaN or an infinity makes the squared norm NaN or +Inf, so only these rows need the
+        // scan.
+        non_finite->store(true, std::memory_order_relaxed);
+        dots[j] = 0.0f;
+      } else {
+        dots[j] = SlowCosine(q.rows[0], q.norm[0], targets.Row(s + j), dim);
+      }
     }
     emit(s, n, dots);
   }
@@ -156,12 +165,12 @@ BlockRanges MakeBlockRanges(const Plan& plan, size_t n, size_t per_thread, size_
 // where [next, next + next_bytes) is the following block of the range (to prefetch), if any.
 template <typename Fn>
 void ForEachBlock(const KernelSet& kernels, const Plan& plan, MatrixView targets,
-                  const BlockRanges& ranges, size_t range, Fn fn) {
+                  const BlockRanges& ranges, size_t range, std::atomic<bool>* non_finite, Fn fn) {
   const size_t end = std::min<size_t>(targets.rows, (range + 1) * ranges.rows);
   TargetBlock block;
   for (size_t t0 = range * ranges.rows; t0 < end; t0 += plan.block_rows) {
     PrepareBlock(kernels, targets.Row(t0), std::min(plan.block_rows, end - t0), targets.dim,
-                 PaddedDim(targets.dim), &block);
+                 PaddedDim(targets.dim), &block, non_finite);
     const size_t next = t0 + plan.block_rows;
     const size_t next_rows = next < end ? std::min(plan.block_rows, end - next) : 0;
     fn(static_cast<const TargetBlock&>(block), t0, next < end ? targets.Row(next) : nullptr,
@@ -170,10 +179,11 @@ void ForEachBlock(const KernelSet& kernels, const Plan& plan, MatrixView targets
 }
 
 // ---------------------------------------------------------------------------------------------
-// The two entry points.
+// The two entry points. `non_finite` null: the targets are known finite; else the check rides on
+// the pass (see CpuCosineScoresCheckingTargets).
 
 void Scores(const KernelSet& kernels, MatrixView queries, MatrixView targets, float* scores,
-            size_t ld, ThreadPool* pool) {
+            size_t ld, ThreadPool* pool, std::atomic<bool>* non_finite) {
   const Plan plan = MakePlan(queries, targets, pool);
   PreparedQueries q;
   PrepareQueries(kernels, queries, &q);
@@ -182,9 +192,12 @@ void Scores(const KernelSet& kernels, MatrixView queries, MatrixView targets, fl
 
   if (queries.rows == 1) {  // Memory bound: one fused pass over the targets.
     const size_t grain = SingleQueryGrain(plan, n, dim);
-    RunItems(pool, plan, (n + grain - 1) / grain, [&](size_t chunk) {
-      const size_t begin = chunk * grain;
-      ScoreOneQuery(kernels, q, targets, begin, std::min(n, begin + grain),
+    const size_t chunks = (n + grain - 1) / grain;
+    RunItems(pool, plan, chunks, [&](size_t item) {
+      // Last chunk first: the targets were just copied in by protobuf, and their end is the part
+      // most likely to be still in cache.
+      const size_t begin = (chunks - 1 - item) * grain;
+      ScoreOneQuery(kernels, q, targets, begin, std::min(n, begin + grain), non_finite,
                     [&](size_t first, size_t count, const float* s) {
                       std::memcpy(scores + first, s, count * sizeof(float));
                     });
@@ -200,7 +213,7 @@ void Scores(const KernelSet& kernels, MatrixView queries, MatrixView targets, fl
   RunItems(pool, plan, ranges.count * groups, [&](size_t item) {
     const size_t q0 = item % groups * group_rows;
     const size_t rows = std::min(group_rows, nq - q0);
-    ForEachBlock(kernels, plan, targets, ranges, item / groups,
+    ForEachBlock(kernels, plan, targets, ranges, item / groups, non_finite,
                  [&](const TargetBlock& block, size_t t0, const float* next, size_t next_bytes) {
                    kernels.score_tiles(MakeTileArgs(q, q0, rows, block, dim, scores + q0 * ld + t0,
                                                     ld, next, next_bytes));
@@ -209,7 +222,8 @@ void Scores(const KernelSet& kernels, MatrixView queries, MatrixView targets, fl
 }
 
 void TopK(const KernelSet& kernels, MatrixView queries, MatrixView targets, uint32_t k,
-          uint32_t index_offset, uint32_t* top_indices, float* top_scores, ThreadPool* pool) {
+          uint32_t index_offset, uint32_t* top_indices, float* top_scores, ThreadPool* pool,
+          std::atomic<bool>* non_finite) {
   const Plan plan = MakePlan(queries, targets, pool);
   PreparedQueries q;
   PrepareQueries(kernels, queries, &q);
@@ -240,7 +254,7 @@ void TopK(const KernelSet& kernels, MatrixView queries, MatrixView targets, uint
     const size_t t_end = std::min(n, t_begin + ranges.rows);
     TopKAccumulator* range_acc = acc.data() + range * nq;
     if (single) {
-      ScoreOneQuery(kernels, q, targets, t_begin, t_end,
+      ScoreOneQuery(kernels, q, targets, t_begin, t_end, non_finite,
                     [&](size_t first, size_t count, const float* s) {
                       for (size_t j = 0; j < count; ++j)
                         range_acc[0].Push(s[j], static_cast<uint32_t>(first + j) + index_offset);
@@ -251,7 +265,7 @@ void TopK(const KernelSet& kernels, MatrixView queries, MatrixView targets, uint
     const size_t q_end = std::min(nq, q_begin + group_rows);
     float buffer[kTopKQueryStep * kMaxBlockRows];
     ForEachBlock(
-        kernels, plan, targets, ranges, range,
+        kernels, plan, targets, ranges, range, non_finite,
         [&](const TargetBlock& block, size_t t0, const float* next, size_t next_bytes) {
           // The next block's prefetch is shared out over the query steps.
           const size_t steps = (q_end - q_begin + kTopKQueryStep - 1) / kTopKQueryStep;
@@ -318,26 +332,57 @@ const char* CpuIsaName(CpuIsa isa) {
 void CpuCosineScores(MatrixView queries, MatrixView targets, float* scores, size_t ld,
                      ThreadPool* pool) {
   cpu_cosine_internal::Scores(cpu_cosine_internal::KernelsFor(BestCpuIsa()), queries, targets,
-                              scores, ld, pool);
+                              scores, ld, pool, nullptr);
 }
 
 void CpuCosineTopK(MatrixView queries, MatrixView targets, uint32_t k, uint32_t index_offset,
                    uint32_t* top_indices, float* top_scores, ThreadPool* pool) {
   cpu_cosine_internal::TopK(cpu_cosine_internal::KernelsFor(BestCpuIsa()), queries, targets, k,
-                            index_offset, top_indices, top_scores, pool);
+                            index_offset, top_indices, top_scores, pool, nullptr);
+}
+
+bool CpuCosineScoresCheckingTargets(MatrixView queries, MatrixView targets, float* scores,
+                                    size_t ld, ThreadPool* pool) {
+  return CpuCosineScoresCheckingTargetsWithIsa(BestCpuIsa(), queries, targets, scores, ld, pool);
+}
+
+bool CpuCosineTopKCheckingTargets(MatrixView queries, MatrixView targets, uint32_t k,
+                                  uint32_t index_offset, uint32_t* top_indices, float* top_scores,
+                                  ThreadPool* pool) {
+  return CpuCosineTopKCheckingTargetsWithIsa(BestCpuIsa(), queries, targets, k, index_offset,
+                                             top_indices, top_scores, pool);
 }
 
 void CpuCosineScoresWithIsa(CpuIsa isa, MatrixView queries, MatrixView targets, float* scores,
                             size_t ld, ThreadPool* pool) {
   cpu_cosine_internal::Scores(cpu_cosine_internal::CheckedKernels(isa), queries, targets, scores,
-                              ld, pool);
+                              ld, pool, nullptr);
 }
 
 void CpuCosineTopKWithIsa(CpuIsa isa, MatrixView queries, MatrixView targets, uint32_t k,
                           uint32_t index_offset, uint32_t* top_indices, float* top_scores,
                           ThreadPool* pool) {
   cpu_cosine_internal::TopK(cpu_cosine_internal::CheckedKernels(isa), queries, targets, k,
-                            index_offset, top_indices, top_scores, pool);
+                            index_offset, top_indices, top_scores, pool, nullptr);
+}
+
+// The flag is written by whichever work items meet a bad row; ParallelFor's return orders those
+// writes before the load.
+bool CpuCosineScoresCheckingTargetsWithIsa(CpuIsa isa, MatrixView queries, MatrixView targets,
+                                           float* scores, size_t ld, ThreadPool* pool) {
+  std::atomic<bool> non_finite{false};
+  cpu_cosine_internal::Scores(cpu_cosine_internal::CheckedKernels(isa), queries, targets, scores,
+                              ld, pool, &non_finite);
+  return !non_finite.load(std::memory_order_relaxed);
+}
+
+bool CpuCosineTopKCheckingTargetsWithIsa(CpuIsa isa, MatrixView queries, MatrixView targets,
+                                         uint32_t k, uint32_t index_offset, uint32_t* top_indices,
+                                         float* top_scores, ThreadPool* pool) {
+  std::atomic<bool> non_finite{false};
+  cpu_cosine_internal::TopK(cpu_cosine_internal::CheckedKernels(isa), queries, targets, k,
+                            index_offset, top_indices, top_scores, pool, &non_finite);
+  return !non_finite.load(std::memory_order_relaxed);
 }
 
 }  // namespace simile

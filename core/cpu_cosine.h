@@ -8,7 +8,7 @@
 // result. The cosine of a zero vector (either side) is exactly 0. Scores are clamped to [-1, 1].
 //
 // Preconditions (validated by callers): rows >= 1, dim >= 1, queries.dim == targets.dim, all values
-// finite.
+// finite (the *CheckingTargets variants check the targets themselves).
 //
 // Work: one query x N is one fused pass over the targets (dot and |t|^2 together, memory bound);
 // Q x N packs blocks of targets into L2-sized, aligned scratch and runs register tiles of queries
@@ -29,6 +29,11 @@
 
 namespace simile {
 
+// Calls of fewer multiply-adds (Q * N * dim) than this run on the calling thread only: splitting
+// them across the pool would cost more than it saves. (The server also runs requests this small on
+// gRPC's thread.)
+inline constexpr uint64_t kCpuCosineMinParallelMacs = uint64_t{1} << 17;
+
 // scores[q * ld + t] = cosine(queries.Row(q), targets.Row(t)) for all q < Q, t < N; ld >=
 // targets.rows. Entries of a row past N are not touched. `pool` may be nullptr (then everything
 // runs on the calling thread).
@@ -41,6 +46,20 @@ void CpuCosineScores(MatrixView queries, MatrixView targets, float* scores, size
 // * Q * k + one block).
 void CpuCosineTopK(MatrixView queries, MatrixView targets, uint32_t k, uint32_t index_offset,
                    uint32_t* top_indices, float* top_scores, ThreadPool* pool);
+
+// The same two, for targets not yet checked finite (queries must be): the check rides on the
+// kernel's own pass instead of costing a pass of its own over the targets. A row holding a NaN or
+// an infinity has a NaN or +Inf float squared norm, which the kernel already tests to send extreme
+// rows down the exact path; only such rows are scanned value by value. Returns true when every
+// target value is finite (the results are then exactly those of the functions above), false
+// otherwise: the outputs then hold unspecified finite values (within their bounds) and must not be
+// reported. Finding the first bad value is the caller's business (CheckFinite in
+// core/task_validation.h), on this rare path only.
+[[nodiscard]] bool CpuCosineScoresCheckingTargets(MatrixView queries, MatrixView targets,
+                                                  float* scores, size_t ld, ThreadPool* pool);
+[[nodiscard]] bool CpuCosineTopKCheckingTargets(MatrixView queries, MatrixView targets, uint32_t k,
+                                                uint32_t index_offset, uint32_t* top_indices,
+                                                float* top_scores, ThreadPool* pool);
 
 // The instruction sets the kernel has code for. The functions above use the best one the CPU
 // supports.
@@ -62,6 +81,13 @@ void CpuCosineScoresWithIsa(CpuIsa isa, MatrixView queries, MatrixView targets, 
 void CpuCosineTopKWithIsa(CpuIsa isa, MatrixView queries, MatrixView targets, uint32_t k,
                           uint32_t index_offset, uint32_t* top_indices, float* top_scores,
                           ThreadPool* pool);
+[[nodiscard]] bool CpuCosineScoresCheckingTargetsWithIsa(CpuIsa isa, MatrixView queries,
+                                                         MatrixView targets, float* scores,
+                                                         size_t ld, ThreadPool* pool);
+[[nodiscard]] bool CpuCosineTopKCheckingTargetsWithIsa(CpuIsa isa, MatrixView queries,
+                                                       MatrixView targets, uint32_t k,
+                                                       uint32_t index_offset, uint32_t* top_indices,
+                                                       float* top_scores, ThreadPool* pool);
 
 }  // namespace simile
 

@@ -12,6 +12,13 @@ float MaxAbs(const float* x, size_t dim) {
   return m;
 }
 
+bool RowIsFinite(const float* x, size_t dim) {
+  for (size_t i = 0; i < dim; ++i) {
+    if (!std::isfinite(x[i])) return false;
+  }
+  return true;
+}
+
 void RescaleRow(const float* x, size_t dim, float max_abs, float* out) {
   const int e = std::ilogb(max_abs);
   for (size_t i = 0; i < dim; ++i)

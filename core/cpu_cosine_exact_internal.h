@@ -29,6 +29,11 @@ inline float ClampScore(float s) { return std::min(1.0f, std::max(-1.0f, s)) + 0
 // max |x_i| over the row.
 float MaxAbs(const float* x, size_t dim);
 
+// Whether every x_i is finite. Scalar: the kernels call it only for rows whose squared norm is
+// outside the safe range (a row holding a NaN or an infinity always is: its squared norm is NaN or
+// +Inf), so it never runs over ordinary data.
+bool RowIsFinite(const float* x, size_t dim);
+
 // Writes x * 2^-e (e = exponent of max|x|) to `out`: max|out| is in [1, 2), so its squared norm is
 // safe, and the cosine is unchanged (powers of two scale exactly; only parts below 2^-126 of the
 // maximum can lose bits). `out` may be `x`.

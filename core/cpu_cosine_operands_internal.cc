@@ -1,5 +1,7 @@
 #include "core/cpu_cosine_operands_internal.h"
 
+#include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -60,7 +62,7 @@ void PrepareQueries(const KernelSet& kernels, MatrixView queries, PreparedQuerie
 }
 
 void PrepareBlock(const KernelSet& kernels, const float* first, size_t n, size_t dim, size_t stride,
-                  TargetBlock* b) {
+                  TargetBlock* b, std::atomic<bool>* non_finite) {
   float sq[kMaxBlockRows];
   b->rows = ThreadScratch(kBlockSlot, n * stride);
   b->n = n;
@@ -69,6 +71,14 @@ void PrepareBlock(const KernelSet& kernels, const float* first, size_t n, size_t
     float* row = b->rows + j * stride;
     float s = sq[j];
     if (!IsSafeSquaredNorm(s)) {
+      // Only here can a row hold a NaN or an infinity (its squared norm is then NaN or +Inf):
+      // checking these rows alone checks the block.
+      if (non_finite != nullptr && !RowIsFinite(row, dim)) {
+        non_finite->store(true, std::memory_order_relaxed);
+        std::fill(row, row + dim, 0.0f);
+        b->scale[j] = 0.0f;
+        continue;
+      }
       const float max_abs = MaxAbs(row, dim);
       if (max_abs == 0.0f) {
         b->scale[j] = 0.0f;

@@ -11,6 +11,7 @@
 #ifndef SIMILE_CORE_CPU_COSINE_OPERANDS_INTERNAL_H_
 #define SIMILE_CORE_CPU_COSINE_OPERANDS_INTERNAL_H_
 
+#include <atomic>
 #include <cstddef>
 #include <vector>
 
@@ -50,8 +51,11 @@ struct TargetBlock {
 
 // Packs the n (<= kMaxBlockRows) rows starting at `first` into `b` with `kernels`, rows of
 // `stride` (= PaddedDim(dim)) floats, rescaling unsafe rows in place.
+// `non_finite` null: the rows are known finite. Else they are checked on the way (see
+// CpuCosineScoresCheckingTargets): a row holding a NaN or an infinity sets *non_finite and is
+// packed as a zero row (scale 0), so that the kernels still compute only finite values.
 void PrepareBlock(const KernelSet& kernels, const float* first, size_t n, size_t dim, size_t stride,
-                  TargetBlock* b);
+                  TargetBlock* b, std::atomic<bool>* non_finite = nullptr);
 
 // TileArgs for queries [q0, q0 + nq) of `q` against `block`, written to out (row stride ld), with
 // [prefetch, prefetch + prefetch_bytes) to prefetch meanwhile.

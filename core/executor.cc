@@ -43,6 +43,26 @@ uint64_t CpuRowsPerChunk(const CosineTask& task, const ChunkingOptions& chunking
   return std::max<uint64_t>(1, chunking.cpu_chunk_macs / std::max<uint64_t>(1, per_row));
 }
 
+// Whether the CPU may check the targets' finiteness in its kernel pass instead of a scan before the
+// run. The scan is the only pass over a large request's bytes besides the kernel's own (a 1 x 10^4
+// x 768 request spent about a third of its compute time in it), and a row holding a NaN or an
+// infinity shows itself in the kernel anyway (its squared norm is not finite). Only when the
+// result cannot depend on where the check happens:
+// - the targets still need checking, and the placement is not GPU-only (its errors come before
+//   dispatch);
+// - the CPU backend checks (ChecksTargetsFinite) and the buffers are right (an INTERNAL error for
+//   them must still come after a validation error);
+// - the whole request is one CPU chunk, so that no chunk of an invalid request is ever counted as
+//   done.
+// If the dispatcher then picks the GPU, the targets are scanned before it sees them
+// (RunWithDecision).
+bool MayCheckTargetsInKernel(const CosineTask& task, const ResultBuffers& out, const Backend& cpu,
+                             const ChunkingOptions& chunking) {
+  return !task.targets_known_finite && task.placement != Placement::kGpu &&
+         cpu.ChecksTargetsFinite() && task.targets.rows <= CpuRowsPerChunk(task, chunking) &&
+         CheckBuffers(task, out).ok();
+}
+
 // Why `c` has no usable GPU: the configured reason when there is no GPU backend, else that the
 // backend was marked unusable after a fatal error (the configured reason describes the start-up
 // situation, not a device lost later).
@@ -133,7 +153,12 @@ absl::StatusOr<ExecutionReport> Executor::Run(const CosineTask& task, const Resu
                                               const RequestContext& context) const {
   const std::shared_ptr<const Runtime> runtime = CurrentRuntime();
   const ServingConfig& config = *runtime->config;
-  if (absl::Status s = ValidateTask(task, config.limits); !s.ok()) return s;
+  if (absl::Status s = ValidateTaskShape(task, config.limits); !s.ok()) return s;
+  if (absl::Status s = CheckFinite(task.queries, "queries"); !s.ok()) return s;
+  const bool check_targets_in_kernel = MayCheckTargetsInKernel(task, out, *c_.cpu, config.chunking);
+  if (!task.targets_known_finite && !check_targets_in_kernel) {
+    if (absl::Status s = CheckFinite(task.targets, "targets"); !s.ok()) return s;
+  }
   if (absl::Status s = CheckBuffers(task, out); !s.ok()) return s;
   const bool gpu_usable = GpuUsable();
   if (task.placement == Placement::kGpu && !gpu_usable) {
@@ -170,15 +195,21 @@ absl::StatusOr<ExecutionReport> Executor::Run(const CosineTask& task, const Resu
   }
   const Decision decision = DecideWithExploration(*runtime->policy, dc, runtime->ticker.get());
   return RunWithDecision(task, out, context, *runtime, dc, decision, c_.clock->Now() - dc.now,
-                         resident ? residency_cap : 0);
+                         resident ? residency_cap : 0, check_targets_in_kernel);
 }
 
 absl::StatusOr<ExecutionReport> Executor::RunWithDecision(
     const CosineTask& task, const ResultBuffers& out, const RequestContext& context,
     const Runtime& runtime, const DispatchContext& dc, Decision decision,
-    absl::Duration decision_time, uint64_t residency_cap) const {
+    absl::Duration decision_time, uint64_t residency_cap, bool check_targets_in_kernel) const {
   const ServingConfig& config = *runtime.config;
   const bool forced_gpu = task.placement == Placement::kGpu;
+  // A GPU never receives unchecked data: if the dispatcher chose it, the targets are scanned now.
+  // (A later fallback from the GPU to the CPU then runs on checked data too.)
+  if (check_targets_in_kernel && decision.backend == BackendKind::kGpu) {
+    if (absl::Status s = CheckFinite(task.targets, "targets"); !s.ok()) return s;
+    check_targets_in_kernel = false;
+  }
   const absl::Time start = c_.clock->Now();
 
   ChunkedRunParams params;
@@ -191,6 +222,7 @@ absl::StatusOr<ExecutionReport> Executor::RunWithDecision(
   params.cpu_rows_per_chunk = CpuRowsPerChunk(task, config.chunking);
   params.primary_rows_per_chunk = params.cpu_rows_per_chunk;
   params.counters = &counters_;
+  params.check_targets_finite = check_targets_in_kernel;
 
   // Held until the last chunk is done: the GPU reads this copy of the target set.
   ResidencyCache::Acquired resident;
@@ -231,7 +263,9 @@ absl::StatusOr<ExecutionReport> Executor::RunWithDecision(
   report.rule = decision.rule;
   report.operation = dc.operation;
   report.decision_time = decision_time;
-  counters_.CountDecision(decision.backend, decision.rule);
+  // An invalid request is not a decision: with the check in the kernel, it is counted once the run
+  // shows the values valid.
+  if (!check_targets_in_kernel) counters_.CountDecision(decision.backend, decision.rule);
   const ChunkedRunResult result = RunChunked(params, &report);
   if (task.target_set != nullptr) {
     // GPU chunks read the resident copy only when there was one (params.resident); CPU chunks read host memory.
@@ -239,6 +273,19 @@ absl::StatusOr<ExecutionReport> Executor::RunWithDecision(
     report.target_set_uploaded = resident.targets != nullptr && !resident.was_resident;
   }
   const absl::Duration latency = c_.clock->Now() - start;
+  if (check_targets_in_kernel) {
+    if (!result.status.ok()) {
+      // Whatever stopped the run (a bad value, the deadline, a cancellation, a failure), invalid
+      // values are reported first, exactly as by the scan before the run: the first bad value's row
+      // and column.
+      if (absl::Status s = CheckFinite(task.targets, "targets"); !s.ok()) return s;
+      if (result.targets_non_finite) {
+        return absl::InternalError(
+            "the CPU kernel reported a non-finite target value that the scan did not find");
+      }
+    }
+    counters_.CountDecision(decision.backend, decision.rule);
+  }
 
   // Feed what happened back into the breaker and the tracker.
   const bool interrupted = result.status.code() == absl::StatusCode::kCancelled ||

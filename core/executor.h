@@ -94,6 +94,9 @@ class Executor {
   [[nodiscard]] bool IsResidentOnGpu(absl::string_view name, uint64_t version) const {
     return residency_ != nullptr && residency_->IsResident(name, version);
   }
+  // Whether a GPU backend exists and is usable now (cheap: for callers deciding whether work is
+  // sure to stay on the CPU).
+  [[nodiscard]] bool GpuUsable() const;
 
  private:
   // The configuration a request runs on, with what is built from it. Immutable once published,
@@ -112,11 +115,10 @@ class Executor {
   [[nodiscard]] absl::StatusOr<std::shared_ptr<const Runtime>> BuildRuntime(
       std::shared_ptr<const ServingConfig> config) const;
 
-  [[nodiscard]] bool GpuUsable() const;
   [[nodiscard]] absl::StatusOr<ExecutionReport> RunWithDecision(
       const CosineTask& task, const ResultBuffers& out, const RequestContext& context,
       const Runtime& runtime, const DispatchContext& dc, Decision decision,
-      absl::Duration decision_time, uint64_t residency_cap) const;
+      absl::Duration decision_time, uint64_t residency_cap, bool check_targets_in_kernel) const;
   // The per-device cap on resident target sets under `runtime`'s configuration; 0: none may be resident.
   [[nodiscard]] uint64_t ResidencyCap(const Runtime& runtime) const;
 

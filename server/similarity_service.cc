@@ -98,6 +98,75 @@ absl::StatusOr<std::shared_ptr<const TargetSetVersion>> SimilarityService::Resol
   return version;
 }
 
+bool SimilarityService::RunsInline(const v1::CosineRequest& request) const {
+  if (!request.target_set().empty())
+    return false;  // Its size is known only once the set is resolved.
+  const uint64_t macs =
+      uint64_t{request.queries().rows()} * request.targets().rows() * request.queries().dim();
+  if (macs >= kInlineMacsLimit) return false;
+  // A GPU call (a transfer, a launch, maybe an injected delay) must not block gRPC's thread: inline
+  // only what is sure to run on the CPU.
+  return request.placement() == v1::PLACEMENT_CPU || !executor_->GpuUsable();
+}
+
+void SimilarityService::Execute(grpc::CallbackServerContext* context,
+                                const v1::CosineRequest* request, v1::CosineResponse* response,
+                                grpc::ServerUnaryReactor* reactor, absl::Time queued_at,
+                                uint64_t bytes, const std::optional<TraceContext>& trace) {
+  const ScopedTraceContext scoped_trace(trace.has_value() ? &*trace : nullptr);
+  const absl::Time started_at = clock_->Now();
+  DecodeScratch scratch;
+  // A request on a target set pins the set's current version until the response is finished.
+  absl::StatusOr<std::shared_ptr<const TargetSetVersion>> target_set = ResolveTargetSet(*request);
+  absl::StatusOr<CosineTask> task = target_set.ok()
+                                        ? DecodeCosineRequest(*request, &scratch, target_set->get())
+                                        : target_set.status();
+  absl::Status status = task.status();
+  if (status.ok()) {
+    metrics_->RecordBatchShape(task->queries.rows, task->targets.rows);
+    const ResultBuffers out = PrepareCosineResponse(*request, *task, response);
+    RequestContext request_context;
+    request_context.deadline = DeadlineFor(*context, *clock_);
+    request_context.is_cancelled = [context] { return context->IsCancelled(); };
+    absl::StatusOr<ExecutionReport> report = executor_->Run(*task, out, request_context);
+    status = report.status();
+    // gRPC marks a call cancelled when its deadline passes too, and the executor may see that
+    // before its own deadline check: a "cancellation" at or after the caller's deadline is the
+    // deadline.
+    if (status.code() == absl::StatusCode::kCancelled &&
+        context->deadline() <= std::chrono::system_clock::now()) {
+      status =
+          absl::DeadlineExceededError("the request's deadline passed before its work was done");
+    }
+    if (status.ok()) {
+      FillWireReport(*report, started_at - queued_at, response->mutable_report());
+      if (*target_set != nullptr) {
+        v1::ExecutionReport* wire = response->mutable_report();
+        wire->set_target_set((*target_set)->name);
+        wire->set_target_set_version((*target_set)->version);
+        wire->set_targets_resident(report->targets_resident);
+        wire->set_target_set_uploaded(report->target_set_uploaded);
+      }
+      metrics_->RecordExecution(report->operation, *report);
+      LogExecution(*task, *report, started_at - queued_at);
+    }
+  }
+  if (!status.ok()) {
+    response->Clear();  // Never send a partial result with an error.
+    if (const LogLevel level = FailureLevel(status.code()); LogEnabled(level)) {
+      Log(level, "request_failed",
+          {{"method", "Cosine"},
+           {"code", absl::StatusCodeToString(status.code())},
+           {"message", status.message()}});
+    }
+  }
+  in_flight_bytes_.fetch_sub(bytes, std::memory_order_relaxed);
+  in_flight_.fetch_sub(1, std::memory_order_relaxed);
+  // Counted before Finish: a caller that has its response sees it counted.
+  metrics_->RecordRequest(RpcMethod::kCosine, status.code(), clock_->Now() - queued_at);
+  reactor->Finish(ToGrpcStatus(status));
+}
+
 grpc::ServerUnaryReactor* SimilarityService::Cosine(grpc::CallbackServerContext* context,
                                                     const v1::CosineRequest* request,
                                                     v1::CosineResponse* response) {
@@ -133,60 +202,17 @@ grpc::ServerUnaryReactor* SimilarityService::Cosine(grpc::CallbackServerContext*
                      admission.max_in_flight_bytes, "); retry later or on another replica")));
     return reactor;
   }
-  const absl::Time queued_at = received_at;
   const std::optional<TraceContext> trace = TraceFrom(*context);
-  // request, response and context stay valid until reactor->Finish(); the worker calls it last.
-  pool_->Schedule([this, context, request, response, reactor, queued_at, bytes, trace] {
-    const ScopedTraceContext scoped_trace(trace.has_value() ? &*trace : nullptr);
-    const absl::Time started_at = clock_->Now();
-    DecodeScratch scratch;
-    // A request on a target set pins the set's current version until the response is finished.
-    absl::StatusOr<std::shared_ptr<const TargetSetVersion>> target_set = ResolveTargetSet(*request);
-    absl::StatusOr<CosineTask> task =
-        target_set.ok() ? DecodeCosineRequest(*request, &scratch, target_set->get()) : target_set.status();
-    absl::Status status = task.status();
-    if (status.ok()) {
-      metrics_->RecordBatchShape(task->queries.rows, task->targets.rows);
-      const ResultBuffers out = PrepareCosineResponse(*request, *task, response);
-      RequestContext request_context;
-      request_context.deadline = DeadlineFor(*context, *clock_);
-      request_context.is_cancelled = [context] { return context->IsCancelled(); };
-      absl::StatusOr<ExecutionReport> report = executor_->Run(*task, out, request_context);
-      status = report.status();
-      // gRPC marks a call cancelled when its deadline passes too, and the executor may see that before its
-      // own deadline check: a "cancellation" at or after the caller's deadline is the deadline.
-      if (status.code() == absl::StatusCode::kCancelled &&
-          context->deadline() <= std::chrono::system_clock::now()) {
-        status = absl::DeadlineExceededError("the request's deadline passed before its work was done");
-      }
-      if (status.ok()) {
-        FillWireReport(*report, started_at - queued_at, response->mutable_report());
-        if (*target_set != nullptr) {
-          v1::ExecutionReport* wire = response->mutable_report();
-          wire->set_target_set((*target_set)->name);
-          wire->set_target_set_version((*target_set)->version);
-          wire->set_targets_resident(report->targets_resident);
-          wire->set_target_set_uploaded(report->target_set_uploaded);
-        }
-        metrics_->RecordExecution(report->operation, *report);
-        LogExecution(*task, *report, started_at - queued_at);
-      }
-    }
-    if (!status.ok()) {
-      response->Clear();  // Never send a partial result with an error.
-      if (const LogLevel level = FailureLevel(status.code()); LogEnabled(level)) {
-        Log(level, "request_failed",
-            {{"method", "Cosine"},
-             {"code", absl::StatusCodeToString(status.code())},
-             {"message", status.message()}});
-      }
-    }
-    in_flight_bytes_.fetch_sub(bytes, std::memory_order_relaxed);
-    in_flight_.fetch_sub(1, std::memory_order_relaxed);
-    // Counted before Finish: a caller that has its response sees it counted.
-    metrics_->RecordRequest(RpcMethod::kCosine, status.code(), clock_->Now() - queued_at);
-    reactor->Finish(ToGrpcStatus(status));
-  });
+  // request, response and context stay valid until reactor->Finish(); Execute calls it last.
+  if (RunsInline(*request)) {
+    // Tiny work: queueing it would cost more than the work (see kInlineMacsLimit).
+    Execute(context, request, response, reactor, received_at, bytes, trace);
+    return reactor;
+  }
+  pool_->Schedule(
+      [this, context, request, response, reactor, queued_at = received_at, bytes, trace] {
+        Execute(context, request, response, reactor, queued_at, bytes, trace);
+      });
   return reactor;
 }
 

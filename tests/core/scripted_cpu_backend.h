@@ -36,6 +36,9 @@ class ScriptedCpuBackend final : public Backend {
   [[nodiscard]] BackendKind kind() const override { return BackendKind::kCpu; }
   [[nodiscard]] std::string description() const override { return "scripted-cpu"; }
   [[nodiscard]] bool Available() const override { return true; }
+  // Like the real CPU backend, so that the executor's in-kernel finiteness check is tested through
+  // it.
+  [[nodiscard]] bool ChecksTargetsFinite() const override { return inner_.ChecksTargetsFinite(); }
 
   [[nodiscard]] absl::StatusOr<uint64_t> Cosine(const ChunkArgs& args) override {
     const uint64_t number = calls_.fetch_add(1, std::memory_order_relaxed) + 1;

@@ -1,12 +1,12 @@
 // Admission control: beyond the configured in-flight requests or payload bytes, requests are refused at once
 // with RESOURCE_EXHAUSTED (nothing queues), and the admitted ones still complete correctly.
+#include <catch2/catch.hpp>
 #include <future>
 #include <thread>
 #include <vector>
 
-#include <catch2/catch.hpp>
-
 #include "absl/synchronization/notification.h"
+#include "server/similarity_service.h"
 #include "tests/server/server_fixture.h"
 #include "tests/testing/cosine_reference.h"
 
@@ -61,7 +61,10 @@ TEST_CASE("Requests beyond admission.max_in_flight_requests are refused at once"
   server::ServerOptions options;
   options.pool = &pool;
   ServerFixture server("admission { max_in_flight_requests: 2 }", options);
-  const v1::CosineRequest r = Request(100, 16);
+  // Work at the inline limit, so that the requests queue behind the held worker instead of running
+  // on gRPC's thread.
+  const v1::CosineRequest r =
+      Request(static_cast<uint32_t>(server::SimilarityService::kInlineMacsLimit / 16), 16);
   v1::CosineResponse warm_up;
   REQUIRE(server.Cosine(r, &warm_up).ok());
   pool.Schedule([&] { release.WaitForNotification(); });

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "absl/synchronization/notification.h"
+#include "server/similarity_service.h"
 #include "tests/server/http_get.h"
 #include "tests/server/metrics_text.h"
 #include "tests/server/server_fixture.h"
@@ -141,7 +142,10 @@ TEST_CASE("/readyz turns 503 when shutdown begins while /healthz and /metrics an
   pool.Schedule([&] { release_worker.WaitForNotification(); });
   auto call = std::async(std::launch::async, [&] {
     v1::CosineResponse response;
-    return fixture->Cosine(Request(1, 8, 4), &response);
+    // Work at the inline limit: the request queues behind the held worker (smaller ones run on
+    // gRPC's thread).
+    const auto n = static_cast<uint32_t>(server::SimilarityService::kInlineMacsLimit / 4);
+    return fixture->Cosine(Request(1, n, 4), &response);
   });
   const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   while (fixture->server().in_flight_requests() < 1 && std::chrono::steady_clock::now() < give_up) {
