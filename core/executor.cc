@@ -1,6 +1,7 @@
 #include "core/executor.h"
 
 #include <algorithm>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -77,11 +78,10 @@ Executor::Executor(Components components) : c_(std::move(components)) {
   if (c_.gpu != nullptr) residency_ = std::make_unique<ResidencyCache>(c_.gpu);
 }
 
-uint64_t Executor::ResidencyCap(const Runtime& runtime) const {
+uint64_t Executor::ResidencyCap(const ServingConfig& config, const VramBudget* budget) const {
   if (residency_ == nullptr) return 0;
-  const ResidencyOptions& options = runtime.config->residency;
-  if (runtime.vram == nullptr) return options.max_bytes;  // No memory query: only an explicit cap.
-  return options.CapFor(runtime.vram->Budget().total_bytes);
+  if (budget == nullptr) return config.residency.max_bytes;  // No memory query: only an explicit cap.
+  return config.residency.CapFor(budget->total_bytes);
 }
 
 void Executor::ForgetTargetSet(absl::string_view name, uint64_t current_version) {
@@ -176,8 +176,12 @@ absl::StatusOr<ExecutionReport> Executor::Run(const CosineTask& task, const Resu
   dc.q = task.queries.rows;
   dc.n = task.targets.rows;
   dc.d = task.queries.dim;
+  // One read of the device's memory, for the residency cap and the chunk plan.
+  std::optional<VramBudget> budget;
+  if (gpu_usable && runtime->vram != nullptr) budget = runtime->vram->Budget();
   // A target set that is, or can be made, resident on the GPU is its own operation (no PCIe transfer).
-  const uint64_t residency_cap = task.target_set != nullptr && gpu_usable ? ResidencyCap(*runtime) : 0;
+  const uint64_t residency_cap =
+      task.target_set != nullptr && gpu_usable ? ResidencyCap(config, budget ? &*budget : nullptr) : 0;
   const bool resident =
       residency_cap > 0 && residency_->WouldBeResident(*task.target_set, residency_cap);
   dc.operation = OperationFor(dc.q, resident);
@@ -185,10 +189,9 @@ absl::StatusOr<ExecutionReport> Executor::Run(const CosineTask& task, const Resu
   dc.estimate = tracker_->EstimateFor(dc.operation, dc.size_class);
   dc.usable_vram_bytes =
       UINT64_MAX;  // A GPU backend without a memory query is not planned against memory.
-  if (gpu_usable && runtime->vram != nullptr) {
-    const VramBudget budget = runtime->vram->Budget();
+  if (budget.has_value()) {
     const uint64_t headroom = config.chunking.gpu_headroom_bytes;
-    dc.usable_vram_bytes = budget.usable_bytes > headroom ? budget.usable_bytes - headroom : 0;
+    dc.usable_vram_bytes = budget->usable_bytes > headroom ? budget->usable_bytes - headroom : 0;
     const DeviceMemoryModel memory = c_.gpu->MemoryModel(dc.q, dc.d, task.top_k);
     dc.min_chunk_vram_bytes =
         MinChunkBytes(GpuPlanInput(task, memory, dc.usable_vram_bytes, config.chunking, resident));
@@ -337,7 +340,7 @@ ExecutorSnapshot Executor::Snapshot() const {
   s.counters = counters_.Snapshot();
   if (residency_ != nullptr) {
     s.residency = residency_->GetStats();
-    s.residency_cap_bytes = ResidencyCap(*runtime);
+    s.residency_cap_bytes = ResidencyCap(*s.config, runtime->vram != nullptr ? &s.vram : nullptr);
   }
   return s;
 }

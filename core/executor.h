@@ -119,8 +119,9 @@ class Executor {
       const CosineTask& task, const ResultBuffers& out, const RequestContext& context,
       const Runtime& runtime, const DispatchContext& dc, Decision decision,
       absl::Duration decision_time, uint64_t residency_cap, bool check_targets_in_kernel) const;
-  // The per-device cap on resident target sets under `runtime`'s configuration; 0: none may be resident.
-  [[nodiscard]] uint64_t ResidencyCap(const Runtime& runtime) const;
+  // The per-device cap on resident target sets under `config`, for a device whose memory reads `budget` (null:
+  // no memory query); 0: none may be resident.
+  [[nodiscard]] uint64_t ResidencyCap(const ServingConfig& config, const VramBudget* budget) const;
 
   const Components c_;
   std::unique_ptr<PerformanceTracker> tracker_;

@@ -5,7 +5,7 @@
 namespace simile {
 
 ResidencyCache::Acquired ResidencyCache::Acquire(const TargetSetVersion& set, uint64_t max_bytes) {
-  const Key key{set.name, set.version};
+  const KeyView key{set.name, set.version};
   {
     MutexLock lock(&mu_);
     if (auto targets = Hit(key)) return Acquired{std::move(targets), true, absl::OkStatus()};
@@ -35,13 +35,13 @@ ResidencyCache::Acquired ResidencyCache::Acquire(const TargetSetVersion& set, ui
   }
   ++stats_.uploads;
   // Older versions of the same set are dead weight once a newer one is queried.
-  for (auto it = entries_.lower_bound(Key{set.name, 0});
+  for (auto it = entries_.lower_bound(KeyView{set.name, 0});
        it != entries_.end() && it->first.first == set.name;) {
     auto next = std::next(it);
     if (it->first.second < set.version) Erase(it);
     it = next;
   }
-  Entry& entry = entries_[key];
+  Entry& entry = entries_[Key{set.name, set.version}];
   entry.targets = *uploaded;
   entry.last_used = ++use_clock_;
   stats_.sets += 1;
@@ -54,7 +54,7 @@ ResidencyCache::Acquired ResidencyCache::Acquire(const TargetSetVersion& set, ui
   return Acquired{std::move(targets), false, absl::OkStatus()};
 }
 
-std::shared_ptr<const ResidentTargets> ResidencyCache::Hit(const Key& key) {
+std::shared_ptr<const ResidentTargets> ResidencyCache::Hit(const KeyView& key) {
   auto it = entries_.find(key);
   if (it == entries_.end()) return nullptr;
   it->second.last_used = ++use_clock_;
@@ -68,12 +68,12 @@ bool ResidencyCache::WouldBeResident(const TargetSetVersion& set, uint64_t max_b
 
 bool ResidencyCache::IsResident(absl::string_view name, uint64_t version) const {
   MutexLock lock(&mu_);
-  return entries_.count(Key{std::string(name), version}) > 0;
+  return entries_.find(KeyView{name, version}) != entries_.end();
 }
 
 void ResidencyCache::Forget(absl::string_view name, uint64_t keep_version) {
   MutexLock lock(&mu_);
-  for (auto it = entries_.lower_bound(Key{std::string(name), 0});
+  for (auto it = entries_.lower_bound(KeyView{name, 0});
        it != entries_.end() && it->first.first == name;) {
     auto next = std::next(it);
     if (it->first.second != keep_version) Erase(it);
@@ -92,10 +92,10 @@ ResidencyStats ResidencyCache::GetStats() const {
   return stats_;
 }
 
-bool ResidencyCache::EvictOne(const Key* keep) {
+bool ResidencyCache::EvictOne(const KeyView* keep) {
   auto victim = entries_.end();
   for (auto it = entries_.begin(); it != entries_.end(); ++it) {
-    if (keep != nullptr && it->first == *keep) continue;
+    if (keep != nullptr && KeyView(it->first.first, it->first.second) == *keep) continue;
     if (victim == entries_.end() || it->second.last_used < victim->second.last_used) victim = it;
   }
   if (victim == entries_.end()) return false;
@@ -104,7 +104,7 @@ bool ResidencyCache::EvictOne(const Key* keep) {
   return true;
 }
 
-void ResidencyCache::Erase(std::map<Key, Entry>::iterator it) {
+void ResidencyCache::Erase(Entries::iterator it) {
   stats_.sets -= 1;
   stats_.rows -= it->second.targets->rows();
   stats_.bytes -= it->second.targets->bytes();

@@ -79,17 +79,27 @@ class ResidencyCache {
     uint64_t last_used = 0;  // Value of use_clock_ at the last Acquire.
   };
   using Key = std::pair<std::string, uint64_t>;
+  // Looks entries up by a view of the name, so a request that hits allocates nothing.
+  using KeyView = std::pair<absl::string_view, uint64_t>;
+  struct KeyLess {
+    using is_transparent = void;
+    template <typename A, typename B>
+    bool operator()(const A& a, const B& b) const {
+      return KeyView(a.first, a.second) < KeyView(b.first, b.second);
+    }
+  };
+  using Entries = std::map<Key, Entry, KeyLess>;
 
   // The entry for `key`, marked used now; null if absent.
-  std::shared_ptr<const ResidentTargets> Hit(const Key& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::shared_ptr<const ResidentTargets> Hit(const KeyView& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Evicts the least recently used entry other than `keep`; false if there is none.
-  bool EvictOne(const Key* keep) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void Erase(std::map<Key, Entry>::iterator it) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool EvictOne(const KeyView* keep) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Erase(Entries::iterator it) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   Backend* const device_;
   Mutex upload_mu_;
   mutable Mutex mu_ ABSL_ACQUIRED_AFTER(upload_mu_);
-  std::map<Key, Entry> entries_ ABSL_GUARDED_BY(mu_);
+  Entries entries_ ABSL_GUARDED_BY(mu_);
   uint64_t use_clock_ ABSL_GUARDED_BY(mu_) = 0;
   ResidencyStats stats_ ABSL_GUARDED_BY(mu_);
 };

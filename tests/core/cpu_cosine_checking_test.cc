@@ -17,23 +17,10 @@
 #include "core/cpu_cosine.h"
 #include "core/matrix_view.h"
 #include "core/thread_pool.h"
+#include "tests/testing/cosine_reference.h"
 
 namespace simile {
 namespace {
-
-// float64 cosine; 0 when either vector is zero.
-double ReferenceCosine(const float* a, const float* b, size_t dim) {
-  double dot = 0.0;
-  double na = 0.0;
-  double nb = 0.0;
-  for (size_t i = 0; i < dim; ++i) {
-    dot += static_cast<double>(a[i]) * b[i];
-    na += static_cast<double>(a[i]) * a[i];
-    nb += static_cast<double>(b[i]) * b[i];
-  }
-  if (na == 0.0 || nb == 0.0) return 0.0;
-  return dot / (std::sqrt(na) * std::sqrt(nb));
-}
 
 std::vector<float> RandomValues(size_t count, std::mt19937* rng) {
   std::uniform_real_distribution<float> u(-1.0f, 1.0f);
@@ -104,12 +91,8 @@ TEST_CASE("Checking kernels: finite targets give true and the unchecked kernel's
     REQUIRE(CpuCosineScoresCheckingTargetsWithIsa(isa, MatrixView{q.data(), nq, dim},
                                                   MatrixView{t.data(), n, dim}, scores.data(), n,
                                                   pool.get()));
-    for (size_t i = 0; i < nq; ++i) {
-      for (size_t j = 0; j < n; ++j) {
-        REQUIRE(std::fabs(scores[i * n + j] - ReferenceCosine(&q[i * dim], &t[j * dim], dim)) <=
-                1e-5);
-      }
-    }
+    const std::vector<double> expected = testing::ReferenceCosine(q, t, dim);
+    for (size_t e = 0; e < expected.size(); ++e) REQUIRE(std::fabs(scores[e] - expected[e]) <= 1e-5);
   }
 }
 

@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <cmath>
 #include <memory>
 #include <random>
 #include <string>
@@ -27,7 +28,10 @@ std::shared_ptr<TargetSetVersion> SetOf(const Problem& p, const std::string& nam
   set->data = p.targets;
   for (uint32_t r = 0; r < p.n; ++r) {
     double sum = 0;
-    for (uint32_t c = 0; c < p.dim; ++c) sum += double{p.targets[uint64_t{r} * p.dim + c]} * p.targets[uint64_t{r} * p.dim + c];
+    for (uint32_t c = 0; c < p.dim; ++c) {
+      const double v = p.targets[uint64_t{r} * p.dim + c];
+      sum += v * v;
+    }
     set->norms.push_back(static_cast<float>(std::sqrt(sum)));
   }
   return set;
